@@ -1,0 +1,212 @@
+"""Typed config sections. The YAML file has one section per stage; each rule passes only its own section.
+
+Defaults here equal the shipped ``config.yaml`` (a test checks it), so a library user can call any stage
+without a config file, and the CLI's ``--params JSON`` overrides only the keys it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or of the wrong type; the message names the key."""
+
+
+@dataclass
+class SimConfig:
+    """The MuJoCo data-collection run (``dataset.sim``)."""
+
+    rows: int = 200_000
+    rows_per_file: int = 50_000
+    workers: int = 2  # processes; the output does not depend on it
+
+
+@dataclass
+class DatasetConfig:
+    """Where the rows come from and how they are windowed and normalised."""
+
+    source: str = "sim"  # "sim": simulate with rwm_core.sim; "dir": read CSVs from `dir`
+    dir: str = "assets/data"
+    task: str = "anymal_d_flat"
+    history: int = 32
+    forecast: int = 8
+    normalization: str = "fixed"  # "fixed": the task's constants; "data": mean/std of the rows
+    gravity_norm_tolerance: float = 0.1  # warn when |projected gravity| deviates from 1 by more than this
+    sim: SimConfig = field(default_factory=SimConfig)
+
+
+@dataclass
+class DynamicsConfig:
+    """Ensemble GRU world model and its dual-autoregressive pretraining (SPEC §2, §3)."""
+
+    ensemble_size: int = 5
+    hidden_size: int = 256
+    num_layers: int = 2
+    head_hidden: int = 128
+    learning_rate: float = 1.0e-3
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    batches_per_iteration: int = 4
+    iterations: int = 300
+    val_fraction: float = 0.1
+    val_batches: int = 2
+    checkpoint_every: int = 50
+    bootstrap: bool = True
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class EvaluationConfig:
+    """Autoregressive-error and uncertainty–error studies of the world model."""
+
+    horizon: int = 200
+    n_windows: int = 32
+    noise_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.4, 0.5, 0.8])
+    uncertainty_windows: int = 32
+    uncertainty_steps: int = 200
+
+
+@dataclass
+class PolicyConfig:
+    """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
+
+    num_envs: int = 1024
+    iterations: int = 200
+    steps_per_env: int = 24
+    checkpoint_every: int = 50
+    observation_noise: bool = True
+    eval_episodes: int = 8
+    eval_episode_steps: int = 500
+
+
+@dataclass
+class SweepConfig:
+    """The penalty sweep: one policy per (λ, seed)."""
+
+    penalties: list[float] = field(default_factory=lambda: [0.0, 1.0, 5.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
+class TrackingConfig:
+    """Metrics always go to CSV; wandb only when enabled (offline unless mode says otherwise)."""
+
+    wandb: bool = False
+    wandb_mode: str = "offline"
+    wandb_project: str = "rwm-pipeline"
+
+
+@dataclass
+class FiguresConfig:
+    """Options that change only how figures look."""
+
+    dpi: int = 150
+    overview_seconds: float = 4.0
+    prediction_windows: int = 3
+
+
+@dataclass
+class SeedsConfig:
+    """One seed per stage (policies take theirs from ``sweep.seeds``); torch, numpy and MuJoCo use it."""
+
+    dataset: int = 1
+    dynamics: int = 0
+    evaluation: int = 0
+
+
+@dataclass
+class Config:
+    device: str = "auto"  # "auto" picks CUDA when present, else "cpu"; or "cpu", "cuda", "cuda:1"
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    figures: FiguresConfig = field(default_factory=FiguresConfig)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from a (partial) dict; unknown keys and wrong types raise :class:`ConfigError`."""
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        key = f"{where}.{name}" if where else name
+        value = data[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = from_dict(type(default), value, key)
+        else:
+            kwargs[name] = _check_type(key, value, default)
+    return cls(**kwargs)
+
+
+def _check_type(key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    return value
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and type-check a whole config file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    try:
+        return from_dict(Config, raw)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def parse_params(cls: type[T], params: str | None, where: str) -> T:
+    """Parse a CLI ``--params`` JSON string (or ``@file.json``) into section ``cls``."""
+    if not params:
+        return cls()
+    text = Path(params[1:]).read_text() if params.startswith("@") else params
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--params: not valid JSON ({e})") from None
+    return from_dict(cls, data, where)

@@ -1,0 +1,131 @@
+"""ANYmal-D on flat ground: the 66-column layout, default normalisation, observation and reward constants.
+
+Everything task-specific lives here so that a user porting the pipeline to a new robot writes one such module.
+Joint order in every 12-wide block: all HAA, then all HFE, then all KFE, each in leg order LF, LH, RF, RH.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rwm_core.data.layout import ColumnLayout
+
+NAME = "anymal_d_flat"
+STEP_DT = 0.02  # 50 Hz control
+PHYSICS_DT = 0.005
+DECIMATION = 4
+ACTION_SCALE = 0.5
+
+LEGS = ("LF", "LH", "RF", "RH")
+JOINT_TYPES = ("HAA", "HFE", "KFE")
+JOINT_NAMES = tuple(f"{leg}_{jt}" for jt in JOINT_TYPES for leg in LEGS)
+
+# Default joint positions (rad) in JOINT_NAMES order: HAA 0, HFE +-0.4, KFE -+0.8 (front/hind as ANYmal-D).
+DEFAULT_JOINT_POS = np.array(
+    [0.0, 0.0, 0.0, 0.0, 0.4, -0.4, 0.4, -0.4, -0.8, 0.8, -0.8, 0.8], dtype=np.float32
+)
+
+LAYOUT = ColumnLayout(
+    blocks=(
+        ("base_lin_vel", 3, "m/s"),
+        ("base_ang_vel", 3, "rad/s"),
+        ("projected_gravity", 3, "1"),
+        ("joint_pos", 12, "rad"),
+        ("joint_vel", 12, "rad/s"),
+        ("joint_torque", 12, "Nm"),
+        ("action", 12, "1"),
+        ("thigh_contact", 4, "0/1"),
+        ("foot_contact", 4, "0/1"),
+        ("termination", 1, "0/1"),
+    ),
+    state_blocks=(
+        "base_lin_vel",
+        "base_ang_vel",
+        "projected_gravity",
+        "joint_pos",
+        "joint_vel",
+        "joint_torque",
+    ),
+    action_block="action",
+    contact_blocks=("thigh_contact", "foot_contact"),
+    termination_block="termination",
+    binary_blocks=("thigh_contact", "foot_contact", "termination"),
+)
+
+ELEMENT_NAMES: dict[str, list[str]] = {
+    "base_lin_vel": ["x", "y", "z"],
+    "base_ang_vel": ["x", "y", "z"],
+    "projected_gravity": ["x", "y", "z"],
+    "joint_pos": list(JOINT_NAMES),
+    "joint_vel": list(JOINT_NAMES),
+    "joint_torque": list(JOINT_NAMES),
+    "action": list(JOINT_NAMES),
+    "thigh_contact": list(LEGS),
+    "foot_contact": list(LEGS),
+}
+COLUMN_NAMES = LAYOUT.column_names(ELEMENT_NAMES)
+
+# Upstream's fixed normalisation constants for this task (SPEC §1).
+STATE_MEAN = np.zeros(45, dtype=np.float32)
+STATE_MEAN[8] = -1.0
+STATE_MEAN[33:45] = [-2, -2, 2, 2, -6, 8, -6, 8, 12, -12, 12, -12]
+STATE_STD = np.concatenate(
+    [
+        [0.5, 0.5, 0.1],
+        [0.3, 0.3, 0.5],
+        [0.02, 0.02, 0.04],
+        np.full(12, 0.15),
+        [1, 1, 1, 1, 1.5, 1.5, 1.5, 1.5, 2.5, 2.5, 2.5, 2.5],
+        np.full(12, 15.0),
+    ]
+).astype(np.float32)
+ACTION_MEAN = np.zeros(12, dtype=np.float32)
+ACTION_STD = np.ones(12, dtype=np.float32)
+
+# Policy observation (48): lin vel, ang vel, gravity, command, joint pos, joint vel, last action.
+OBS_BLOCKS: tuple[tuple[str, int], ...] = (
+    ("base_lin_vel", 3),
+    ("base_ang_vel", 3),
+    ("projected_gravity", 3),
+    ("velocity_command", 3),
+    ("joint_pos", 12),
+    ("joint_vel", 12),
+    ("last_action", 12),
+)
+OBS_DIM = sum(w for _, w in OBS_BLOCKS)
+# Uniform observation noise half-widths when noise is on.
+OBS_NOISE = {
+    "base_lin_vel": 0.1,
+    "base_ang_vel": 0.2,
+    "projected_gravity": 0.05,
+    "joint_pos": 0.01,
+    "joint_vel": 1.5,
+}
+
+# Command sampling and episode structure (SPEC §4).
+COMMAND_RANGE = {"lin_vel_x": (-1.0, 1.0), "lin_vel_y": (-1.0, 1.0), "ang_vel_z": (-1.0, 1.0)}
+STANDING_ENV_FRACTION = 0.02
+COMMAND_RESAMPLE_STEPS = (100, 120)
+PUSH_INTERVAL_STEPS = (48, 96)
+PUSH_VELOCITY_RANGE = (-0.5, 0.5)
+EPISODE_LENGTH_STEPS = 256
+
+# Reward term weights (SPEC §4); reward = sum(weight * term * dt).
+REWARD_WEIGHTS: dict[str, float] = {
+    "track_lin_vel_xy_exp": 1.0,
+    "track_ang_vel_z_exp": 0.5,
+    "lin_vel_z_l2": -2.0,
+    "ang_vel_xy_l2": -0.05,
+    "dof_torques_l2": -2.5e-5,
+    "dof_acc_l2": -2.5e-7,
+    "action_rate_l2": -0.01,
+    "feet_air_time": 0.5,
+    "undesired_contacts": -1.0,
+    "stand_still": -1.0,
+    "flat_orientation_l2": -5.0,
+    "dof_pos_limits": 0.0,
+}
+TRACKING_SIGMA_SQ = 0.25
+FEET_AIR_TIME_THRESHOLD = 0.5
+FEET_AIR_TIME_MIN_COMMAND = 0.1
+STAND_STILL_MAX_COMMAND = 0.05
