@@ -113,7 +113,7 @@ def git_commit() -> str | None:
 def build_manifest(
     *,
     stage: str,
-    inputs: list[str | Path],
+    inputs: list[str | Path | dict[str, str]],
     config: Any,
     seed: int | None = None,
     device: str | None = None,
@@ -137,7 +137,7 @@ def build_manifest(
         "git_commit": git_commit(),
         "config": config,
         "config_hash": config_hash(config),
-        "inputs": [{"path": str(p), "sha256": sha256_file(p)} for p in inputs],
+        "inputs": [p if isinstance(p, dict) else {"path": str(p), "sha256": sha256_file(p)} for p in inputs],
         "seed": seed,
         "device": device,
         "torch_version": torch_version,

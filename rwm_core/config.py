@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from rwm_core.errors import RwmError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(RwmError, ValueError):
     """A config value is missing, unknown or of the wrong type; the message names the key."""
 
 
@@ -210,3 +212,32 @@ def parse_params(cls: type[T], params: str | None, where: str) -> T:
     except json.JSONDecodeError as e:
         raise ConfigError(f"--params: not valid JSON ({e})") from None
     return from_dict(cls, data, where)
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path, source: str = "config") -> Config:
+    """Check a raw config dict against the JSON schema, then build the typed :class:`Config`.
+
+    Used by the Snakefile before any job runs: every problem is reported with its key path, e.g.
+    ``config: dynamics.batch_size: 'x' is not of type 'integer'``.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for e in errors:
+            key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+            if e.validator == "additionalProperties":
+                extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+                for k in extra:
+                    full = f"{key}.{k}" if e.absolute_path else k
+                    lines.append(f"{full}: unknown key (allowed here: {sorted(e.schema.get('properties', {}))})")
+            else:
+                lines.append(f"{key}: {e.message}")
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
+    try:
+        return from_dict(Config, config)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None

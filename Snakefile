@@ -1,0 +1,24 @@
+# rwm-pipeline workflow. Rules only wire files together; the work is done by `rwm <command>` (rwm_core).
+# Usage: snakemake --cores 2 [TARGET]   (see README.md; profiles in workflow/profiles/)
+
+from pathlib import Path
+
+from rwm_core.config import ConfigError, validate_config
+
+
+configfile: "config.yaml"
+
+
+try:
+    CFG = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", "config")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        "results/data/validation.json",

@@ -1,0 +1,181 @@
+"""`rwm <command>`: argument parsing only; every command is one library call.
+
+Each stage takes its config section as ``--params JSON`` (what the Snakemake rules pass); keys left out keep the
+defaults of :mod:`rwm_core.config`, which equal the shipped ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rwm_core import __version__
+from rwm_core.errors import RwmError
+
+PARAMS_HELP = (
+    "JSON object (or @file.json) overriding keys of the config section {section!r}; "
+    "omitted keys keep the defaults of config.yaml"
+)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, description: str) -> Any:
+    p = sub.add_parser(name, help=help, description=description, formatter_class=_Formatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def _print_summary(summary: dict[str, Any], keys: Sequence[str]) -> None:
+    parts = [f"{k}={summary[k]}" for k in keys if k in summary]
+    print("; ".join(parts))
+
+
+# ---------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rwm_core.config import DatasetConfig, parse_params
+    from rwm_core.data.validate import validate_dataset
+
+    cfg = parse_params(DatasetConfig, args.params, "dataset")
+    report = validate_dataset(args.data_dir, args.out, cfg, progress=not args.quiet)
+    print(
+        f"validated {report['rows']} rows in {len(report['files'])} file(s): {report['episodes']} episode(s), "
+        f"{report['valid_windows']} valid windows (H={report['history']}, F={report['forecast']}), "
+        f"{len(report['warnings'])} warning(s) -> {args.out}"
+    )
+    for w in report["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from rwm_core.config import SimConfig, parse_params
+    from rwm_core.sim.collect import simulate
+
+    cfg = parse_params(SimConfig, args.params, "dataset.sim")
+    rows = args.rows if args.rows is not None else cfg.rows
+    workers = args.workers if args.workers is not None else cfg.workers
+    summary = simulate(
+        args.out, rows=rows, seed=args.seed, rows_per_file=cfg.rows_per_file, workers=workers,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from rwm_core.config import DynamicsConfig, TrackingConfig, parse_params
+    from rwm_core.dynamics.train import pretrain
+
+    cfg = parse_params(DynamicsConfig, args.params, "dynamics")
+    tracking = parse_params(TrackingConfig, args.tracking, "tracking")
+    summary = pretrain(
+        args.dataset, args.out, cfg, tracking=tracking, seed=args.seed, device=args.device, resume=args.resume,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
+    from rwm_core.config import EvaluationConfig, parse_params
+    from rwm_core.evaluation.prediction import evaluate_dynamics
+
+    cfg = parse_params(EvaluationConfig, args.params, "evaluation")
+    summary = evaluate_dynamics(
+        args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
+    )
+    keys = [k for k, v in summary.items() if not isinstance(v, list | dict)]
+    _print_summary(summary, keys)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rwm",
+        description=(
+            "Robotic World Model pipeline: simulate or bring a dataset, validate it, pretrain the ensemble GRU "
+            "world model, evaluate it, train policies in imagination and evaluate them in the simulator.\n"
+            "The Snakemake workflow (Snakefile) calls these commands; each can also be run by hand."
+        ),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rwm_core {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = _add(
+        sub, "validate", cmd_validate, "check a CSV dataset directory and write the dataset artifact",
+        "Read state_action_data_<N>.csv files (no header, 66 numeric columns, SPEC §1) in index order, check them, "
+        "and write into OUT: rows.npy (all rows, float32), window_starts.npy (valid window index), "
+        "normalization.json, dataset.json, validation.json (report with warnings), overview.pdf and manifest.json. "
+        "Any error leaves OUT untouched.",
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="directory holding state_action_data_<N>.csv files")
+    p.add_argument("--out", required=True, help="output directory for the dataset artifact")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="dataset"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub, "simulate", cmd_simulate, "collect locomotion data with the MuJoCo quadruped",
+        "Run the data-collection controller (a trotting gait under random velocity commands with exploration "
+        "noise) on the MuJoCo quadruped and write state_action_data_<i>.csv files in the 66-column layout. "
+        "The output is byte-identical for a seed, whatever the number of workers.",
+    )
+    p.add_argument("--rows", type=int, default=None, help="total rows (control steps at 50 Hz); default: dataset.sim.rows")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--out", required=True, help="output directory for the CSV files")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes; default: dataset.sim.workers")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="dataset.sim"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub, "pretrain", cmd_pretrain, "pretrain the ensemble GRU world model (dual autoregression)",
+        "Train the world model on the dataset artifact: model.pt (final checkpoint), checkpoints/ and metrics.csv "
+        "in OUT. With --resume, training continues from the latest checkpoint in OUT/checkpoints.",
+    )
+    p.add_argument("--dataset", required=True, help="dataset artifact directory written by `rwm validate`")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="dynamics"))
+    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub, "evaluate-dynamics", cmd_evaluate_dynamics, "autoregressive prediction error of a world model",
+        "Roll the world model autoregressively over held-out windows and write the relative error per forecast "
+        "step (also under observation noise, and for a hold-the-last-state baseline) as JSON.",
+    )
+    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
+    p.add_argument("--dataset", required=True, help="dataset artifact directory")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="evaluation"))
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RwmError as e:
+        print(f"rwm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rwm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

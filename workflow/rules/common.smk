@@ -1,0 +1,22 @@
+# Path helpers and per-section params. Each rule gets only the config it depends on, as a JSON string, so that
+# Snakemake's params trigger reruns exactly the stale stages.
+
+import json
+from dataclasses import asdict
+
+RESULTS = "results"
+
+
+def section_json(obj, drop=()):
+    """JSON of a typed config section (rwm_core.config dataclass), without the keys in ``drop``."""
+    data = asdict(obj)
+    for key in drop:
+        data.pop(key, None)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def dataset_source_dir():
+    """Directory the validation stage reads: the simulator's output, or the user's CSV directory."""
+    if CFG.dataset.source == "sim":
+        return f"{RESULTS}/sim"
+    return CFG.dataset.dir
