@@ -58,4 +58,5 @@ def gather_windows(data: np.ndarray | torch.Tensor, starts: np.ndarray | torch.T
     table = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data))
     s = torch.as_tensor(np.asarray(starts) if not isinstance(starts, torch.Tensor) else starts, dtype=torch.long)
     idx = s.to(table.device)[:, None] + torch.arange(length, device=table.device)[None, :]
-    return table[idx]
+    # index_select on the flat row index is several times faster than advanced indexing
+    return table.index_select(0, idx.reshape(-1)).view(s.shape[0], length, table.shape[1])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from rwm_core.dynamics.model import SystemDynamicsEnsemble
+from rwm_core.dynamics.model import SystemDynamicsEnsemble, gru_sequence
 
 LOSS_TERMS = ("state", "bound", "contact", "termination")
 
@@ -83,14 +83,14 @@ def ensemble_loss(
 
     # --- state branch: shared history pass, then per-member outer autoregression ---
     x_hist = torch.cat([states[:, :h], actions[:, 1 : h + 1]], dim=-1)
-    out, hid = model.state_base(x_hist, None)
+    out, hid = gru_sequence(model.state_base.memory.rnn, x_hist)
     mean, logstd = model.state_heads_all(out[:, -1], states[:, h - 1])
     assert logstd is not None
     state_terms = []
     for k in range(f):
         if k > 0:
             x = torch.cat([sample.reshape(nb * n, d), actions[:, h + k].repeat(nb, 1)], dim=-1)
-            out, hid = model.state_base(x.unsqueeze(1), hid)
+            out, hid = gru_sequence(model.state_base.memory.rnn, x.unsqueeze(1), hid)
             mean, logstd = model.state_heads_all(out[:, 0].view(nb, n, -1), sample)
             assert logstd is not None
         elif f > 1:
@@ -105,7 +105,7 @@ def ensemble_loss(
 
     # --- auxiliary branch: teacher forced, one pass over (state[j], action[j+1]), j = 0 .. H + F - 2 ---
     x_aux = torch.cat([states[:, : length - 1], actions[:, 1:]], dim=-1)
-    out_a, _ = model.auxiliary_base(x_aux, None)
+    out_a, _ = gru_sequence(model.auxiliary_base.memory.rnn, x_aux)
     feat = out_a[:, h - 1 :]  # (N, F, hidden): step k predicts row h + k
     contact, term = model.aux_heads_all(feat.reshape(n * f, -1))
     zero = states.new_zeros(())

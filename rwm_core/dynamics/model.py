@@ -342,3 +342,79 @@ def spec_from_state_dict(sd: dict[str, torch.Tensor]) -> ModelSpec:
         num_layers=len(layers),
         head_hidden=int(mean0.shape[0]),
     )
+
+
+class _GRURecurrence(torch.autograd.Function):
+    """One GRU layer's recurrence over a sequence, given the precomputed input gates ``gi = x W_ih^T + b_ih``.
+
+    Why a custom function: autograd through ``nn.GRU`` on CPU keeps ~a dozen tensors per step and layer; this keeps
+    only the gates r, z, n and the outputs, recomputes ``W_hn h + b_hn`` for all steps in one GEMM in backward, and
+    computes the weight gradients as one large GEMM over all steps. Same maths as ``torch.nn.GRU``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+        n_rows, steps, three = gi.shape
+        hd = three // 3
+        hs = gi.new_empty(n_rows, steps, hd)
+        rz = gi.new_empty(n_rows, steps, 2 * hd)
+        ng = gi.new_empty(n_rows, steps, hd)
+        wt = w_hh.t()
+        h = h0
+        for t in range(steps):
+            gh = torch.addmm(b_hh, h, wt)
+            g = gi[:, t]
+            gates = torch.sigmoid(g[:, : 2 * hd] + gh[:, : 2 * hd])
+            r, z = gates[:, :hd], gates[:, hd:]
+            n = torch.tanh(torch.addcmul(g[:, 2 * hd :], r, gh[:, 2 * hd :]))
+            h = torch.addcmul(n, z, h - n)
+            rz[:, t] = gates
+            ng[:, t] = n
+            hs[:, t] = h
+        ctx.save_for_backward(h0, w_hh, b_hh, hs, rz, ng)
+        return hs
+
+    @staticmethod
+    def backward(ctx: Any, dhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        h0, w_hh, b_hh, hs, rz, ng = ctx.saved_tensors
+        n_rows, steps, hd = hs.shape
+        hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
+        hn = torch.addmm(b_hh[2 * hd :], hprev.reshape(-1, hd), w_hh[2 * hd :].t()).view(n_rows, steps, hd)
+        dgh = hs.new_empty(n_rows, steps, 3 * hd)
+        dgi_n = hs.new_empty(n_rows, steps, hd)
+        dh = torch.zeros_like(h0)
+        for t in range(steps - 1, -1, -1):
+            dh = dh + dhs[:, t]
+            r, z = rz[:, t, :hd], rz[:, t, hd:]
+            n = ng[:, t]
+            dn_pre = dh * (1 - z) * (1 - n * n)
+            dz_pre = dh * (hprev[:, t] - n) * z * (1 - z)
+            dr_pre = dn_pre * hn[:, t] * r * (1 - r)
+            dgh[:, t, :hd] = dr_pre
+            dgh[:, t, hd : 2 * hd] = dz_pre
+            dgh[:, t, 2 * hd :] = dn_pre * r
+            dgi_n[:, t] = dn_pre
+            dh = torch.addmm(dh * z, dgh[:, t], w_hh)
+        flat = dgh.view(-1, 3 * hd)
+        dw_hh = flat.t() @ hprev.reshape(-1, hd)
+        db_hh = flat.sum(0)
+        dgi = torch.cat([dgh[..., : 2 * hd], dgi_n], dim=-1)
+        return dgi, dh, dw_hh, db_hh
+
+
+def gru_sequence(
+    rnn: nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training-time equivalent of ``rnn(x, h0)`` for a batch-first ``nn.GRU``, lean in memory (see above)."""
+    inp = x
+    finals = []
+    for layer in range(rnn.num_layers):
+        w_ih = getattr(rnn, f"weight_ih_l{layer}")
+        b_ih = getattr(rnn, f"bias_ih_l{layer}")
+        w_hh = getattr(rnn, f"weight_hh_l{layer}")
+        b_hh = getattr(rnn, f"bias_hh_l{layer}")
+        gi = F.linear(inp, w_ih, b_ih)
+        h_init = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0[layer]
+        inp = _GRURecurrence.apply(gi, h_init, w_hh, b_hh)
+        finals.append(inp[:, -1])
+    return inp, torch.stack(finals)
