@@ -68,14 +68,18 @@ def main() -> None:
         "batch_size": args.batch,
         "batch_draw_s": round(t_batches, 3),
         "windows_per_s": round(n / t_batches),
-        "materialised_copy_would_need_mb": round(len(starts) * (args.history + args.forecast) * lay.n_columns * 4 / 2**20),
+        "materialised_copy_would_need_mb": round(
+            len(starts) * (args.history + args.forecast) * lay.n_columns * 4 / 2**20
+        ),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "baseline_rss_mb": round(base_mb, 1),
     }
     print(f"index over {args.rows:,} rows: {t_index:.3f} s; split: {t_split:.3f} s")
     print(f"{args.batches} batches of {args.batch} windows: {t_batches:.3f} s ({result['windows_per_s']:,} windows/s)")
-    print(f"peak memory {result['peak_rss_mb']:.0f} MB (table {table_mb:.0f} MB; a materialised copy of every "
-          f"window would need {result['materialised_copy_would_need_mb']:,} MB)")
+    print(
+        f"peak memory {result['peak_rss_mb']:.0f} MB (table {table_mb:.0f} MB; a materialised copy of every "
+        f"window would need {result['materialised_copy_would_need_mb']:,} MB)"
+    )
     print(json.dumps(result))
 
 

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rwm_core import __version__
@@ -62,7 +61,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     rows = args.rows if args.rows is not None else cfg.rows
     workers = args.workers if args.workers is not None else cfg.workers
     summary = simulate(
-        args.out, rows=rows, seed=args.seed, rows_per_file=cfg.rows_per_file, workers=workers,
+        args.out,
+        rows=rows,
+        seed=args.seed,
+        rows_per_file=cfg.rows_per_file,
+        workers=workers,
         progress=not args.quiet,
     )
     print(json.dumps(summary, indent=2))
@@ -76,7 +79,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = parse_params(DynamicsConfig, args.params, "dynamics")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
     summary = pretrain(
-        args.dataset, args.out, cfg, tracking=tracking, seed=args.seed, device=args.device, resume=args.resume,
+        args.dataset,
+        args.out,
+        cfg,
+        tracking=tracking,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
         progress=not args.quiet,
     )
     print(json.dumps(summary, indent=2, default=str))
@@ -111,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _add(
-        sub, "validate", cmd_validate, "check a CSV dataset directory and write the dataset artifact",
+        sub,
+        "validate",
+        cmd_validate,
+        "check a CSV dataset directory and write the dataset artifact",
         "Read state_action_data_<N>.csv files (no header, 66 numeric columns, SPEC §1) in index order, check them, "
         "and write into OUT: rows.npy (all rows, float32), window_starts.npy (valid window index), "
         "normalization.json, dataset.json, validation.json (report with warnings), overview.pdf and manifest.json. "
@@ -123,12 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = _add(
-        sub, "simulate", cmd_simulate, "collect locomotion data with the MuJoCo quadruped",
+        sub,
+        "simulate",
+        cmd_simulate,
+        "collect locomotion data with the MuJoCo quadruped",
         "Run the data-collection controller (a trotting gait under random velocity commands with exploration "
         "noise) on the MuJoCo quadruped and write state_action_data_<i>.csv files in the 66-column layout. "
         "The output is byte-identical for a seed, whatever the number of workers.",
     )
-    p.add_argument("--rows", type=int, default=None, help="total rows (control steps at 50 Hz); default: dataset.sim.rows")
+    p.add_argument("--rows", type=int, default=None, help="total rows (50 Hz control steps); default: dataset.sim.rows")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--out", required=True, help="output directory for the CSV files")
     p.add_argument("--workers", type=int, default=None, help="parallel processes; default: dataset.sim.workers")
@@ -136,7 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = _add(
-        sub, "pretrain", cmd_pretrain, "pretrain the ensemble GRU world model (dual autoregression)",
+        sub,
+        "pretrain",
+        cmd_pretrain,
+        "pretrain the ensemble GRU world model (dual autoregression)",
         "Train the world model on the dataset artifact: model.pt (final checkpoint), checkpoints/ and metrics.csv "
         "in OUT. With --resume, training continues from the latest checkpoint in OUT/checkpoints.",
     )
@@ -150,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = _add(
-        sub, "evaluate-dynamics", cmd_evaluate_dynamics, "autoregressive prediction error of a world model",
+        sub,
+        "evaluate-dynamics",
+        cmd_evaluate_dynamics,
+        "autoregressive prediction error of a world model",
         "Roll the world model autoregressively over held-out windows and write the relative error per forecast "
         "step (also under observation noise, and for a hold-the-last-state baseline) as JSON.",
     )
