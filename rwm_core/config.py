@@ -64,6 +64,12 @@ class DynamicsConfig:
     checkpoint_every: int = 50
     bootstrap: bool = True
     max_grad_norm: float = 1.0
+    state_loss: str = "mse"  # "mse" on the reparameterised sample (upstream default) or "gaussian_nll"
+    state_loss_weight: float = 1.0
+    bound_loss_weight: float = 1.0
+    contact_loss_weight: float = 1.0
+    termination_loss_weight: float = 1.0
+    val_every: int = 1  # iterations between validation-loss evaluations
 
 
 @dataclass
@@ -75,6 +81,7 @@ class EvaluationConfig:
     noise_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.4, 0.5, 0.8])
     uncertainty_windows: int = 32
     uncertainty_steps: int = 200
+    compare_steps: int = 50  # report whether the model beats the hold-last-state baseline at every step up to this
 
 
 @dataclass
@@ -85,7 +92,27 @@ class PolicyConfig:
     iterations: int = 200
     steps_per_env: int = 24
     checkpoint_every: int = 50
+    episode_length: int = 256
+    init_data_ratio: float = 0.8
     observation_noise: bool = True
+    # PPO (rsl-rl-lib), SPEC §5
+    actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
+    critic_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
+    activation: str = "elu"
+    init_noise_std: float = 1.0
+    learning_epochs: int = 5
+    mini_batches: int = 4
+    clip_param: float = 0.2
+    value_loss_coef: float = 1.0
+    use_clipped_value_loss: bool = True
+    entropy_coef: float = 0.005
+    learning_rate: float = 1.0e-3
+    schedule: str = "adaptive"
+    desired_kl: float = 0.01
+    gamma: float = 0.99
+    lam: float = 0.95
+    max_grad_norm: float = 1.0
+    # closed-loop evaluation in the MuJoCo simulator
     eval_episodes: int = 8
     eval_episode_steps: int = 500
 
