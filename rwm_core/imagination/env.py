@@ -1,0 +1,258 @@
+"""N imagined robots stepping through the world model: the environment MOPO-PPO trains in (SPEC §4).
+
+Every reset takes an H-row history window from the dataset, feeds its first H-1 (state, next action) pairs through
+the GRU bases (the training time alignment) and continues from the window's last state; each env is assigned one
+random ensemble member. A step appends the policy's action, predicts the next state with the assigned member, reads
+contacts and termination from the auxiliary heads and scores the step with :mod:`rwm_core.imagination.rewards`,
+the same reward code the simulator evaluation uses. The penalised reward is ``r - λ·u·dt`` with ``u`` the epistemic
+uncertainty (std over members of the predicted means, summed over state dimensions).
+
+The offline pipeline has one dataset, so upstream's split of resets between an "init" and a "training" dataset
+(init_data_ratio) does not arise here: every reset draws from the dataset artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from rwm_core.data.dataset import Dataset
+from rwm_core.data.normalizer import Normalizer
+from rwm_core.data.windows import valid_window_starts
+from rwm_core.dynamics.rollout import ImaginationStepper
+from rwm_core.imagination.rewards import RewardComputer
+
+
+@dataclass
+class ImaginationConfig:
+    """What the env needs from the policy section (kept small so the env can be built without a config file)."""
+
+    num_envs: int = 1024
+    episode_length: int = 256
+    observation_noise: bool = True
+    penalty: float = 0.0
+
+
+class ImaginationEnv:
+    """Batched imagined robots with rsl-rl's ``VecEnv`` interface (observation group ``policy``)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        normalizer: Normalizer,
+        dataset: Dataset,
+        cfg: ImaginationConfig,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.device = torch.device(device)
+        self.cfg = cfg
+        self.task = dataset.task
+        t = self.task
+        lay = dataset.layout
+        self.layout = lay
+        self.num_envs = cfg.num_envs
+        self.num_actions = lay.action_dim
+        self.max_episode_length = cfg.episode_length
+        self.dt = float(t.STEP_DT)
+        self.penalty = float(cfg.penalty)
+        self.history = dataset.history
+        self.normalizer = normalizer
+        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+
+        # the dataset rows live on the env's device; history windows need only H clean rows
+        self.rows = torch.from_numpy(np.ascontiguousarray(dataset.data)).to(self.device)
+        starts = valid_window_starts(dataset.data[:, lay.termination_column], self.history)
+        if len(starts) == 0:
+            raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
+        self.init_starts = torch.from_numpy(starts).to(self.device)
+
+        self.stepper = ImaginationStepper(model, self.num_envs, self.device)
+        self.ensemble_size = self.stepper.ensemble_size
+        self.rewards = RewardComputer(self.num_envs, device=self.device)
+
+        n, dev = self.num_envs, self.device
+        sd, ad = lay.state_dim, lay.action_dim
+        self.state_n = torch.zeros(n, sd, device=dev)  # current normalised state
+        self.state = torch.zeros(n, sd, device=dev)  # current state, physical units
+        self.last_action = torch.zeros(n, ad, device=dev)  # raw policy action of the previous step
+        self.contacts = torch.zeros(n, lay.contact_dim, device=dev)
+        self.member_ids = torch.zeros(n, dtype=torch.long, device=dev)
+        self.commands = torch.zeros(n, 3, device=dev)
+        self.command_timer = torch.zeros(n, dtype=torch.long, device=dev)
+        self.push_timer = torch.zeros(n, dtype=torch.long, device=dev)
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.episode_sums: dict[str, torch.Tensor] = {}
+        self.episode_penalised = torch.zeros(n, device=dev)
+        self.episode_unpenalised = torch.zeros(n, device=dev)
+        self.episode_uncertainty = torch.zeros(n, device=dev)
+        # observation noise half-widths in observation layout
+        noise = torch.zeros(t.OBS_DIM, device=dev)
+        start = 0
+        for name, width in t.OBS_BLOCKS:
+            noise[start : start + width] = float(t.OBS_NOISE.get(name, 0.0))
+            start += width
+        self.obs_noise = noise if cfg.observation_noise else None
+        self.reset_envs(torch.arange(n, device=dev))
+
+    # ------------------------------------------------------------------ random draws (seeded, on CPU)
+    def _uniform(self, shape: tuple[int, ...], lo: float, hi: float) -> torch.Tensor:
+        return (torch.rand(shape, generator=self.gen) * (hi - lo) + lo).to(self.device)
+
+    def _randint(self, shape: tuple[int, ...], lo: int, hi: int) -> torch.Tensor:
+        """Integers in [lo, hi] inclusive."""
+        return torch.randint(lo, hi + 1, shape, generator=self.gen).to(self.device)
+
+    # ------------------------------------------------------------------ resets
+    def reset_envs(self, env_ids: torch.Tensor) -> None:
+        """Start new episodes from dataset history windows for the given envs."""
+        k = int(env_ids.numel())
+        if k == 0:
+            return
+        lay = self.layout
+        h = self.history
+        pick = torch.randint(0, len(self.init_starts), (k,), generator=self.gen).to(self.device)
+        starts = self.init_starts[pick]
+        idx = starts[:, None] + torch.arange(h, device=self.device)[None, :]
+        win = self.rows.index_select(0, idx.reshape(-1)).view(k, h, -1)
+        states = win[..., lay.state]
+        actions = win[..., lay.action]
+        members = torch.randint(0, self.ensemble_size, (k,), generator=self.gen).to(self.device)
+        # history pairs (state row i, action row i+1), i < H-1; the policy supplies the H-th action
+        self.stepper.reset(
+            env_ids,
+            self.normalizer.normalize_state(states[:, :-1]),
+            self.normalizer.normalize_action(actions[:, 1:]),
+            members,
+        )
+        self.member_ids[env_ids] = members
+        self.state[env_ids] = states[:, -1]
+        self.state_n[env_ids] = self.normalizer.normalize_state(states[:, -1])
+        self.last_action[env_ids] = actions[:, -1]
+        self.contacts[env_ids] = win[:, -1, lay.contacts]
+        self.episode_length_buf[env_ids] = 0
+        self.command_timer[env_ids] = 0  # resample now
+        self._resample_commands(env_ids)
+        self.push_timer[env_ids] = self._randint((k,), *self.task.PUSH_INTERVAL_STEPS)
+        self.rewards.reset(env_ids, joint_vel=self._block(states[:, -1], "joint_vel"), action=actions[:, -1])
+        for v in self.episode_sums.values():
+            v[env_ids] = 0.0
+        self.episode_penalised[env_ids] = 0.0
+        self.episode_unpenalised[env_ids] = 0.0
+        self.episode_uncertainty[env_ids] = 0.0
+
+    def _resample_commands(self, env_ids: torch.Tensor) -> None:
+        k = int(env_ids.numel())
+        if k == 0:
+            return
+        r = self.task.COMMAND_RANGE
+        cmd = torch.stack(
+            [
+                self._uniform((k,), *r["lin_vel_x"]),
+                self._uniform((k,), *r["lin_vel_y"]),
+                self._uniform((k,), *r["ang_vel_z"]),
+            ],
+            dim=1,
+        )
+        standing = self._uniform((k,), 0.0, 1.0) < self.task.STANDING_ENV_FRACTION
+        cmd[standing] = 0.0
+        self.commands[env_ids] = cmd
+        self.command_timer[env_ids] = self._randint((k,), *self.task.COMMAND_RESAMPLE_STEPS)
+
+    def _block(self, state: torch.Tensor, name: str) -> torch.Tensor:
+        return state[..., self.layout.block(name)]
+
+    # ------------------------------------------------------------------ VecEnv interface
+    def get_observations(self) -> TensorDict:
+        s = self.state
+        obs = torch.cat(
+            [
+                self._block(s, "base_lin_vel"),
+                self._block(s, "base_ang_vel"),
+                self._block(s, "projected_gravity"),
+                self.commands,
+                self._block(s, "joint_pos"),
+                self._block(s, "joint_vel"),
+                self.last_action,
+            ],
+            dim=1,
+        )
+        if self.obs_noise is not None:
+            obs = obs + (torch.rand(obs.shape, generator=self.gen).to(self.device) * 2 - 1) * self.obs_noise
+        return TensorDict({"policy": obs}, batch_size=[self.num_envs], device=self.device)
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        lay = self.layout
+        actions = actions.to(self.device)
+        pred = self.stepper.step(self.state_n, self.normalizer.normalize_action(actions))
+        next_n = pred.state_mean
+        nxt = self.normalizer.denormalize_state(next_n)
+        contacts = (pred.contact_logits > 0).to(nxt.dtype)
+        terminated = (pred.termination_logits > 0).reshape(-1)
+        u = pred.epistemic
+        n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
+        total, terms = self.rewards.compute(
+            lin_vel=self._block(nxt, "base_lin_vel"),
+            ang_vel=self._block(nxt, "base_ang_vel"),
+            projected_gravity=self._block(nxt, "projected_gravity"),
+            joint_pos=self._block(nxt, "joint_pos"),
+            joint_vel=self._block(nxt, "joint_vel"),
+            joint_torque=self._block(nxt, "joint_torque"),
+            action=actions,
+            thigh_contact=contacts[:, :n_thigh],
+            foot_contact=contacts[:, n_thigh:],
+            command=self.commands,
+        )
+        penalised = total - self.penalty * u * self.dt
+
+        self.state_n = next_n
+        self.state = nxt
+        self.last_action = actions
+        self.contacts = contacts
+        self.episode_length_buf += 1
+        time_outs = self.episode_length_buf >= self.max_episode_length
+        dones = terminated | time_outs
+
+        for name, value in terms.items():
+            if name not in self.episode_sums:
+                self.episode_sums[name] = torch.zeros(self.num_envs, device=self.device)
+            self.episode_sums[name] += value
+        self.episode_penalised += penalised
+        self.episode_unpenalised += total
+        self.episode_uncertainty += u
+
+        # commands and pushes for envs that go on
+        self.command_timer -= 1
+        self._resample_commands(torch.nonzero((self.command_timer <= 0) & ~dones).reshape(-1))
+        self.push_timer -= 1
+        push = torch.nonzero((self.push_timer <= 0) & ~dones).reshape(-1)
+        if push.numel():
+            lo, hi = self.task.PUSH_VELOCITY_RANGE
+            vel = lay.block("base_lin_vel")
+            kick = self._uniform((push.numel(), 2), lo, hi)
+            self.state[push, vel.start : vel.start + 2] += kick
+            self.state_n[push] = self.normalizer.normalize_state(self.state[push])
+            self.push_timer[push] = self._randint((push.numel(),), *self.task.PUSH_INTERVAL_STEPS)
+
+        done_ids = torch.nonzero(dones).reshape(-1)
+        log: dict[str, Any] = {}
+        if done_ids.numel():
+            lengths = self.episode_length_buf[done_ids].float()
+            log["/episode/length"] = lengths.mean()
+            log["/episode/reward_penalised"] = self.episode_penalised[done_ids].mean()
+            log["/episode/reward_unpenalised"] = self.episode_unpenalised[done_ids].mean()
+            log["/episode/uncertainty_mean"] = (self.episode_uncertainty[done_ids] / lengths).mean()
+            log["/episode/terminated"] = terminated[done_ids].float().mean()
+            for name, value in self.episode_sums.items():
+                log[f"/episode_reward/{name}"] = value[done_ids].mean()
+            self.reset_envs(done_ids)
+        extras = {
+            "time_outs": time_outs,
+            "log": log,
+            "step": {"reward_penalised": penalised, "reward_unpenalised": total, "uncertainty": u},
+        }
+        return self.get_observations(), penalised, dones, extras

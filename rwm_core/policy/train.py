@@ -1,0 +1,209 @@
+"""MOPO-PPO: rsl-rl-lib's PPO on the penalised imagination environment (SPEC §5).
+
+The loop is rsl-rl's on-policy loop (act, step, process, compute returns, update) written out here so that we own
+what a research pipeline needs around it: a metrics CSV per iteration, atomic checkpoints, resume, a progress bar,
+and export of the actor for the simulator evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rsl_rl.algorithms import PPO
+
+from rwm_core.artifacts import atomic_path, write_manifest
+from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
+from rwm_core.data.dataset import Dataset
+from rwm_core.errors import RwmError
+from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.policy.export import export_actor
+from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.tracking import MetricsLogger
+
+CHECKPOINT_DIR = "checkpoints"
+FINAL_CHECKPOINT = "policy_checkpoint.pt"
+POLICY_FORMAT_VERSION = 1
+
+
+class PolicyTrainingError(RwmError):
+    """Training diverged or a checkpoint cannot be used."""
+
+
+def ppo_config(cfg: PolicyConfig) -> dict[str, Any]:
+    """The rsl-rl runner-style config for PPO with MLP actor and critic."""
+    return {
+        "num_steps_per_env": cfg.steps_per_env,
+        "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+        "multi_gpu": None,
+        "algorithm": {
+            "class_name": "PPO",
+            "num_learning_epochs": cfg.learning_epochs,
+            "num_mini_batches": cfg.mini_batches,
+            "clip_param": cfg.clip_param,
+            "gamma": cfg.gamma,
+            "lam": cfg.lam,
+            "value_loss_coef": cfg.value_loss_coef,
+            "entropy_coef": cfg.entropy_coef,
+            "learning_rate": cfg.learning_rate,
+            "max_grad_norm": cfg.max_grad_norm,
+            "use_clipped_value_loss": cfg.use_clipped_value_loss,
+            "schedule": cfg.schedule,
+            "desired_kl": cfg.desired_kl,
+        },
+        "actor": {
+            "class_name": "MLPModel",
+            "hidden_dims": list(cfg.actor_hidden),
+            "activation": cfg.activation,
+            "obs_normalization": False,
+            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": cfg.init_noise_std},
+        },
+        "critic": {
+            "class_name": "MLPModel",
+            "hidden_dims": list(cfg.critic_hidden),
+            "activation": cfg.activation,
+            "obs_normalization": False,
+        },
+    }
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    ckpts = sorted((out / CHECKPOINT_DIR).glob("iter_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+def _save(path: Path, alg: PPO, iteration: int, extra: dict[str, Any]) -> None:
+    state = alg.save()
+    state.update(iter=iteration, format_version=POLICY_FORMAT_VERSION, **extra)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train_policy(
+    model: str | Path,
+    dataset: str | Path,
+    out_dir: str | Path,
+    cfg: PolicyConfig,
+    penalty: float = 0.0,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    tracking: TrackingConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train one policy in imagination with penalty λ; write checkpoints, metrics.csv and the exported actor."""
+    from rwm_core.dynamics.checkpoint import load as load_model
+
+    if penalty < 0 or not math.isfinite(penalty):
+        raise PolicyTrainingError(f"penalty λ must be a finite number >= 0, got {penalty}")
+    started = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    set_threads()
+    seed_everything(seed)
+    loaded = load_model(model, device=dev)
+    world_model, normalizer = loaded.model, loaded.normalizer
+    world_model.eval()
+    for p in world_model.parameters():
+        p.requires_grad_(False)
+    data = Dataset.load(dataset)
+    env = ImaginationEnv(
+        world_model,
+        normalizer,
+        data,
+        ImaginationConfig(cfg.num_envs, cfg.episode_length, cfg.observation_noise, penalty),
+        device=dev,
+        seed=seed,
+    )
+    env.cfg_dict = to_dict(cfg)  # rsl-rl reads env.cfg for logging only
+    train_cfg = ppo_config(cfg)
+    obs = env.get_observations()
+    alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
+
+    start_iter = 0
+    if resume and (ckpt := _latest_checkpoint(out)) is not None:
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        if state.get("format_version", 0) > POLICY_FORMAT_VERSION:
+            raise PolicyTrainingError(f"{ckpt}: checkpoint format {state['format_version']} is newer than supported")
+        alg.load(state, None, strict=True)
+        start_iter = int(state["iter"])
+    logger = MetricsLogger(out / "metrics.csv", tracking=tracking, resume=start_iter > 0, run_name=out.name,
+                           config={"policy": to_dict(cfg), "penalty": penalty, "seed": seed})
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=start_iter, desc=f"policy λ={penalty:g}", unit="it")
+    alg.train_mode()
+    obs = env.get_observations()
+    last_row: dict[str, Any] = {}
+    for it in range(start_iter, cfg.iterations):
+        t0 = time.perf_counter()
+        step_stats = {"reward_penalised": 0.0, "reward_unpenalised": 0.0, "uncertainty": 0.0}
+        episode_logs: dict[str, list[float]] = {}
+        with torch.inference_mode():
+            for _ in range(cfg.steps_per_env):
+                actions = alg.act(obs)
+                obs, rewards, dones, extras = env.step(actions)
+                alg.process_env_step(obs, rewards, dones, extras)
+                for k in step_stats:
+                    step_stats[k] += float(extras["step"][k].mean())
+                for k, v in extras["log"].items():
+                    episode_logs.setdefault(k, []).append(float(v))
+            alg.compute_returns(obs)
+        t_collect = time.perf_counter() - t0
+        losses = alg.update()
+        t_total = time.perf_counter() - t0
+        steps = cfg.num_envs * cfg.steps_per_env
+        row: dict[str, Any] = {
+            "iteration": it + 1,
+            "reward_penalised": step_stats["reward_penalised"] / cfg.steps_per_env,
+            "reward_unpenalised": step_stats["reward_unpenalised"] / cfg.steps_per_env,
+            "uncertainty": step_stats["uncertainty"] / cfg.steps_per_env,
+        }
+        for k, vals in sorted(episode_logs.items()):
+            row[k.strip("/").replace("/", ".")] = sum(vals) / len(vals)
+        row.update({f"loss.{k}": float(v) for k, v in losses.items()})
+        row.update(
+            learning_rate=float(alg.learning_rate),
+            action_std=float(alg.get_policy().output_std.mean()),
+            collect_steps_per_s=steps / t_collect,
+            env_steps_per_s=steps / t_total,
+        )
+        if not all(math.isfinite(float(v)) for k, v in row.items() if isinstance(v, float)):
+            raise PolicyTrainingError(
+                f"non-finite value at iteration {it + 1}: {row}; the last good checkpoint is kept in {out}"
+            )
+        logger.log(row)
+        last_row = row
+        if bar is not None:
+            bar.set_postfix(
+                r=f"{row['reward_unpenalised']:.3f}", r_pen=f"{row['reward_penalised']:.3f}",
+                u=f"{row['uncertainty']:.2f}", sps=f"{row['env_steps_per_s']:.0f}",
+            )
+            bar.update(1)
+        if (it + 1) % cfg.checkpoint_every == 0 and it + 1 < cfg.iterations:
+            _save(out / CHECKPOINT_DIR / f"iter_{it + 1}.pt", alg, it + 1, {"penalty": penalty, "seed": seed})
+    if bar is not None:
+        bar.close()
+    logger.close()
+    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, {"penalty": penalty, "seed": seed})
+    alg.eval_mode()
+    export_actor(alg.get_policy(), out)
+    summary = {"penalty": penalty, "seed": seed, "iterations": cfg.iterations, **last_row}
+    write_manifest(
+        out,
+        stage="train_policy",
+        inputs=[Path(model)],
+        config={"policy": to_dict(cfg), "penalty": penalty},
+        seed=seed,
+        device=str(dev),
+        started=started,
+        extra={"summary": summary},
+    )
+    return summary
