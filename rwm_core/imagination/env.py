@@ -23,7 +23,7 @@ from tensordict import TensorDict
 from rwm_core.data.dataset import Dataset
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
-from rwm_core.dynamics.rollout import ImaginationStepper
+from rwm_core.dynamics.rollout import EnsembleRollout
 from rwm_core.imagination.rewards import RewardComputer
 
 
@@ -71,8 +71,9 @@ class ImaginationEnv:
             raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
         self.init_starts = torch.from_numpy(starts).to(self.device)
 
-        self.stepper = ImaginationStepper(model, self.num_envs, self.device)
-        self.ensemble_size = self.stepper.ensemble_size
+        if self.history < 2:
+            raise ValueError(f"imagination needs a history of at least 2 rows, got {self.history}")
+        self.ensemble_size = int(model.ensemble_size)
         self.rewards = RewardComputer(self.num_envs, device=self.device)
 
         n, dev = self.num_envs, self.device
@@ -82,6 +83,8 @@ class ImaginationEnv:
         self.last_action = torch.zeros(n, ad, device=dev)  # raw policy action of the previous step
         self.contacts = torch.zeros(n, lay.contact_dim, device=dev)
         self.member_ids = torch.zeros(n, dtype=torch.long, device=dev)
+        # the one owner of hidden states; it reads member_ids in place
+        self.rollout = EnsembleRollout(model, self.member_ids)
         self.commands = torch.zeros(n, 3, device=dev)
         self.command_timer = torch.zeros(n, dtype=torch.long, device=dev)
         self.push_timer = torch.zeros(n, dtype=torch.long, device=dev)
@@ -122,14 +125,16 @@ class ImaginationEnv:
         states = win[..., lay.state]
         actions = win[..., lay.action]
         members = torch.randint(0, self.ensemble_size, (k,), generator=self.gen).to(self.device)
-        # history pairs (state row i, action row i+1), i < H-1; the policy supplies the H-th action
-        self.stepper.reset(
-            env_ids,
+        self.member_ids[env_ids] = members
+        # history pairs (state row i, action row i+1), i < H-1; the policy supplies the H-th action. The warm-up's
+        # own prediction (of the window's last row, which we take from the data) is not used.
+        all_envs = k == self.num_envs
+        self.rollout.warmup(
             self.normalizer.normalize_state(states[:, :-1]),
             self.normalizer.normalize_action(actions[:, 1:]),
-            members,
+            rows=None if all_envs else env_ids,
+            lean=True,
         )
-        self.member_ids[env_ids] = members
         self.state[env_ids] = states[:, -1]
         self.state_n[env_ids] = self.normalizer.normalize_state(states[:, -1])
         self.last_action[env_ids] = actions[:, -1]
@@ -188,8 +193,8 @@ class ImaginationEnv:
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:
         lay = self.layout
         actions = actions.to(self.device)
-        pred = self.stepper.step(self.state_n, self.normalizer.normalize_action(actions))
-        next_n = pred.state_mean
+        pred = self.rollout.step(self.state_n, self.normalizer.normalize_action(actions), lean=True)
+        next_n = pred.state
         nxt = self.normalizer.denormalize_state(next_n)
         contacts = (pred.contact_logits > 0).to(nxt.dtype)
         terminated = (pred.termination_logits > 0).reshape(-1)
