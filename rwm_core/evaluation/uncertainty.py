@@ -109,9 +109,12 @@ def uncertainty_error(
     if net.ensemble_size < 2:
         warnings.append("ensemble of one member: epistemic uncertainty is zero, correlations are undefined")
     report["manifest"] = build_manifest(
-        stage="uncertainty_error", inputs=[Path(model)], config=to_dict(cfg), seed=seed, device=str(dev),
+        stage="uncertainty_error",
+        inputs=[Path(model)],
+        config=to_dict(cfg),
+        seed=seed,
+        device=str(dev),
         started=started,
     )
     atomic_write_json(out_json, report)
     return report
-

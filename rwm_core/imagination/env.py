@@ -143,7 +143,8 @@ class ImaginationEnv:
         self.command_timer[env_ids] = 0  # resample now
         self._resample_commands(env_ids)
         self.push_timer[env_ids] = self._randint((k,), *self.task.PUSH_INTERVAL_STEPS)
-        self.rewards.reset(env_ids, joint_vel=self._block(states[:, -1], "joint_vel"), action=actions[:, -1])
+        self.rewards.reset(env_ids)
+        self.rewards.prime(env_ids, joint_vel=self._block(states[:, -1], "joint_vel"), action=actions[:, -1])
         for v in self.episode_sums.values():
             v[env_ids] = 0.0
         self.episode_penalised[env_ids] = 0.0
@@ -204,9 +205,9 @@ class ImaginationEnv:
             lin_vel=self._block(nxt, "base_lin_vel"),
             ang_vel=self._block(nxt, "base_ang_vel"),
             projected_gravity=self._block(nxt, "projected_gravity"),
-            joint_pos=self._block(nxt, "joint_pos"),
+            joint_pos_rel=self._block(nxt, "joint_pos"),
             joint_vel=self._block(nxt, "joint_vel"),
-            joint_torque=self._block(nxt, "joint_torque"),
+            torque=self._block(nxt, "joint_torque"),
             action=actions,
             thigh_contact=contacts[:, :n_thigh],
             foot_contact=contacts[:, n_thigh:],

@@ -93,8 +93,13 @@ def plot_overview(data: np.ndarray, task: Any, path: str | Path, seconds: float 
         fig, ax = plt.subplots(figsize=(11, 3.5))
         feet = seg[:, layout.block("foot_contact")].T
         ax.imshow(
-            feet, aspect="auto", cmap="Greys", interpolation="nearest", extent=(0, n_show * dt, len(task.LEGS), 0),
-            vmin=0, vmax=1,
+            feet,
+            aspect="auto",
+            cmap="Greys",
+            interpolation="nearest",
+            extent=(0, n_show * dt, len(task.LEGS), 0),
+            vmin=0,
+            vmax=1,
         )
         ax.set_yticks(np.arange(len(task.LEGS)) + 0.5, task.LEGS)
         ax.set_xlabel("time [s]")

@@ -7,6 +7,8 @@ and export of the actor for the simulator evaluation.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import time
 from pathlib import Path
@@ -20,9 +22,10 @@ from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
 from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.imagination.rewards import TERM_NAMES
 from rwm_core.policy.export import export_actor
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
-from rwm_core.tracking import MetricsLogger
+from rwm_core.tracking import MetricsTracker
 
 CHECKPOINT_DIR = "checkpoints"
 FINAL_CHECKPOINT = "policy_checkpoint.pt"
@@ -122,7 +125,8 @@ def train_policy(
     env.cfg_dict = to_dict(cfg)  # rsl-rl reads env.cfg for logging only
     train_cfg = ppo_config(cfg)
     obs = env.get_observations()
-    alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
+    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summaries
+        alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
 
     start_iter = 0
     if resume and (ckpt := _latest_checkpoint(out)) is not None:
@@ -131,8 +135,21 @@ def train_policy(
             raise PolicyTrainingError(f"{ckpt}: checkpoint format {state['format_version']} is newer than supported")
         alg.load(state, None, strict=True)
         start_iter = int(state["iter"])
-    logger = MetricsLogger(out / "metrics.csv", tracking=tracking, resume=start_iter > 0, run_name=out.name,
-                           config={"policy": to_dict(cfg), "penalty": penalty, "seed": seed})
+    logger = MetricsTracker(
+        out / "metrics.csv",
+        tracking,
+        run_name=out.name,
+        config={"policy": to_dict(cfg), "penalty": penalty, "seed": seed},
+        resume_step=start_iter if start_iter > 0 else None,
+    )
+    episode_keys = [
+        "/episode/length",
+        "/episode/reward_penalised",
+        "/episode/reward_unpenalised",
+        "/episode/uncertainty_mean",
+        "/episode/terminated",
+        *(f"/episode_reward/{name}" for name in TERM_NAMES),
+    ]
 
     bar = None
     if progress:
@@ -166,16 +183,18 @@ def train_policy(
             "reward_unpenalised": step_stats["reward_unpenalised"] / cfg.steps_per_env,
             "uncertainty": step_stats["uncertainty"] / cfg.steps_per_env,
         }
-        for k, vals in sorted(episode_logs.items()):
-            row[k.strip("/").replace("/", ".")] = sum(vals) / len(vals)
+        for k in episode_keys:  # fixed columns; NaN when no episode ended this iteration
+            vals = episode_logs.get(k, [])
+            row[k.strip("/").replace("/", ".")] = sum(vals) / len(vals) if vals else float("nan")
         row.update({f"loss.{k}": float(v) for k, v in losses.items()})
         row.update(
             learning_rate=float(alg.learning_rate),
-            action_std=float(alg.get_policy().output_std.mean()),
+            action_std=float(alg.get_policy().output_std.detach().mean()),
             collect_steps_per_s=steps / t_collect,
             env_steps_per_s=steps / t_total,
         )
-        if not all(math.isfinite(float(v)) for k, v in row.items() if isinstance(v, float)):
+        core = ("reward_penalised", "reward_unpenalised", "uncertainty")
+        if not all(math.isfinite(row[k]) for k in core) or not all(math.isfinite(float(v)) for v in losses.values()):
             raise PolicyTrainingError(
                 f"non-finite value at iteration {it + 1}: {row}; the last good checkpoint is kept in {out}"
             )
@@ -183,8 +202,10 @@ def train_policy(
         last_row = row
         if bar is not None:
             bar.set_postfix(
-                r=f"{row['reward_unpenalised']:.3f}", r_pen=f"{row['reward_penalised']:.3f}",
-                u=f"{row['uncertainty']:.2f}", sps=f"{row['env_steps_per_s']:.0f}",
+                r=f"{row['reward_unpenalised']:.3f}",
+                r_pen=f"{row['reward_penalised']:.3f}",
+                u=f"{row['uncertainty']:.2f}",
+                sps=f"{row['env_steps_per_s']:.0f}",
             )
             bar.update(1)
         if (it + 1) % cfg.checkpoint_every == 0 and it + 1 < cfg.iterations:

@@ -1,0 +1,1 @@
+"""Evaluation of the world model: autoregressive prediction error (and later uncertainty studies)."""
