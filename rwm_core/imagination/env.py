@@ -83,6 +83,7 @@ class ImaginationEnv:
         self.last_action = torch.zeros(n, ad, device=dev)  # raw policy action of the previous step
         self.contacts = torch.zeros(n, lay.contact_dim, device=dev)
         self.member_ids = torch.zeros(n, dtype=torch.long, device=dev)
+        self.episode_starts = torch.zeros(n, dtype=torch.long, device=dev)  # dataset row of each env's history
         # the one owner of hidden states; it reads member_ids in place
         self.rollout = EnsembleRollout(model, self.member_ids)
         self.commands = torch.zeros(n, 3, device=dev)
@@ -126,6 +127,7 @@ class ImaginationEnv:
         actions = win[..., lay.action]
         members = torch.randint(0, self.ensemble_size, (k,), generator=self.gen).to(self.device)
         self.member_ids[env_ids] = members
+        self.episode_starts[env_ids] = starts
         # history pairs (state row i, action row i+1), i < H-1; the policy supplies the H-th action. The warm-up's
         # own prediction (of the window's last row, which we take from the data) is not used.
         all_envs = k == self.num_envs

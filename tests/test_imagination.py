@@ -1,0 +1,136 @@
+"""Imagination env: reset alignment with training, penalty accounting, time-outs, commands, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rwm_core.config import DatasetConfig, DynamicsConfig
+from rwm_core.data.dataset import Dataset
+from rwm_core.data.io import write_csv_file
+from rwm_core.data.synthetic import synthetic_rows
+from rwm_core.data.validate import validate_dataset
+from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
+from rwm_core.dynamics.rollout import EnsembleRollout
+from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+
+H = 6
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[SystemDynamicsEnsemble, Dataset]:
+    tmp = tmp_path_factory.mktemp("imag")
+    rows = synthetic_rows(2000, seed=2)
+    (tmp / "csv").mkdir()
+    write_csv_file(tmp / "csv" / "state_action_data_0.csv", rows, list(range(57, 66)))
+    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=H, forecast=3), progress=False)
+    ds = Dataset.load(tmp / "data")
+    torch.manual_seed(0)
+    model = SystemDynamicsEnsemble(
+        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
+    ).eval()
+    return model, ds
+
+
+def make_env(
+    world,
+    n: int = 8,
+    penalty: float = 0.0,
+    noise: bool = False,
+    length: int = 256,
+    seed: int = 0,
+    never_terminate: bool = True,
+) -> ImaginationEnv:
+    model, ds = world
+    if never_terminate:
+        with torch.no_grad():
+            for head in model.auxiliary_heads:
+                head.termination_layers[2].bias.fill_(-50.0)
+    return ImaginationEnv(model, ds.normalizer, ds, ImaginationConfig(n, length, noise, penalty), seed=seed)
+
+
+def test_reset_continues_from_the_window_and_matches_training_alignment(world) -> None:
+    model, ds = world
+    env = make_env(world)
+    lay = ds.layout
+    starts = env.episode_starts.numpy()
+    rows = ds.data
+    # the current state and last action are the window's last row
+    np.testing.assert_allclose(env.state.numpy(), rows[starts + H - 1][:, lay.state], rtol=1e-6)
+    np.testing.assert_allclose(env.last_action.numpy(), rows[starts + H - 1][:, lay.action], rtol=1e-6)
+    # stepping with the dataset's next action predicts row H exactly as the training-time warm-up does
+    actions = torch.from_numpy(rows[starts + H][:, lay.action])
+    with torch.inference_mode():
+        env.step(actions)
+        batch = ds.batch(starts, H + 1)
+        ref = EnsembleRollout(model, env.member_ids.clone()).warmup(batch.states[:, :H], batch.actions[:, 1 : H + 1])
+    np.testing.assert_allclose(env.state_n.numpy(), ref.state.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_penalty_is_lambda_u_dt(world) -> None:
+    env = make_env(world, penalty=2.5)
+    with torch.inference_mode():
+        _, rew, _, extras = env.step(torch.zeros(8, 12))
+    st = extras["step"]
+    expected = st["reward_unpenalised"] - 2.5 * st["uncertainty"] * 0.02
+    torch.testing.assert_close(rew, expected)
+    assert (st["uncertainty"] > 0).all()
+
+
+def test_time_outs_end_episodes_and_are_flagged(world) -> None:
+    env = make_env(world, length=5)
+    first_starts = env.episode_starts.clone()
+    with torch.inference_mode():
+        for i in range(5):
+            _, _, dones, extras = env.step(torch.zeros(8, 12))
+            if i < 4:
+                assert not dones.any()
+    assert dones.all() and extras["time_outs"].all()
+    assert "/episode/length" in extras["log"] and float(extras["log"]["/episode/length"]) == 5.0
+    assert (env.episode_length_buf == 0).all()
+    assert not torch.equal(env.episode_starts, first_starts)
+
+
+def test_observation_layout_and_noise(world) -> None:
+    env = make_env(world, n=4)
+    obs = env.get_observations()["policy"]
+    assert obs.shape == (4, 48)
+    torch.testing.assert_close(obs[:, 9:12], env.commands)
+    torch.testing.assert_close(obs[:, :9], env.state[:, :9])
+    torch.testing.assert_close(obs[:, 12:36], env.state[:, 9:33])
+    torch.testing.assert_close(obs[:, 36:48], env.last_action)
+    noisy = make_env(world, n=4, noise=True).get_observations()["policy"]
+    clean = torch.cat([env.state[:, :9], env.commands, env.state[:, 9:33], env.last_action], 1)
+    diff = (noisy - clean).abs()  # same seed -> same windows and commands; only the noise differs
+    assert diff[:, :3].max() <= 0.1 + 1e-6 and diff[:, 3:6].max() <= 0.2 + 1e-6
+    assert diff[:, 24:36].max() <= 1.5 + 1e-6 and diff[:, 24:36].max() > 0.1
+    assert diff[:, 9:12].max() == 0 and diff[:, 36:].max() == 0
+
+
+def test_commands_members_and_determinism(world) -> None:
+    a, b = make_env(world, n=64, seed=3), make_env(world, n=64, seed=3)
+    assert set(a.member_ids.tolist()) == {0, 1, 2}
+    assert a.commands.abs().max() <= 1.0
+    with torch.inference_mode():
+        for _ in range(3):
+            oa, ra, _, _ = a.step(torch.ones(64, 12) * 0.1)
+            ob, rb, _, _ = b.step(torch.ones(64, 12) * 0.1)
+    torch.testing.assert_close(oa["policy"], ob["policy"])
+    torch.testing.assert_close(ra, rb)
+
+
+def test_push_changes_planar_velocity_only(world) -> None:
+    pushed, plain = make_env(world, n=16, seed=5), make_env(world, n=16, seed=5)
+    pushed.push_timer[:] = 1
+    plain.push_timer[:] = 100
+    with torch.inference_mode():
+        pushed.step(torch.zeros(16, 12))
+        plain.step(torch.zeros(16, 12))
+    kick = pushed.state[:, :2] - plain.state[:, :2]
+    assert kick.abs().max() <= 0.5 + 1e-5 and kick.abs().min() > 0
+    torch.testing.assert_close(pushed.state[:, 2:], plain.state[:, 2:])
+    torch.testing.assert_close(pushed.normalizer.denormalize_state(pushed.state_n), pushed.state, rtol=1e-5, atol=1e-5)
+    assert (pushed.push_timer >= 48).all()
