@@ -208,7 +208,7 @@ def train_policy(
                 sps=f"{row['env_steps_per_s']:.0f}",
             )
             bar.update(1)
-        if (it + 1) % cfg.checkpoint_every == 0 and it + 1 < cfg.iterations:
+        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
             _save(out / CHECKPOINT_DIR / f"iter_{it + 1}.pt", alg, it + 1, {"penalty": penalty, "seed": seed})
     if bar is not None:
         bar.close()

@@ -1,0 +1,110 @@
+"""MOPO-PPO training in imagination: metrics, checkpoints, resume, exported actors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+
+from rwm_core.config import DatasetConfig, DynamicsConfig, PolicyConfig
+from rwm_core.data.dataset import Dataset
+from rwm_core.data.io import write_csv_file
+from rwm_core.data.synthetic import synthetic_rows
+from rwm_core.data.validate import validate_dataset
+from rwm_core.dynamics import checkpoint as ckpt
+from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
+from rwm_core.errors import RwmError
+from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, export_actor
+from rwm_core.policy.train import train_policy
+
+SMALL = PolicyConfig(num_envs=32, iterations=4, steps_per_env=8, checkpoint_every=2, mini_batches=2)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("pol")
+    (tmp / "csv").mkdir()
+    write_csv_file(tmp / "csv" / "state_action_data_0.csv", synthetic_rows(1500, seed=4), list(range(57, 66)))
+    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=6, forecast=3), progress=False)
+    ds = Dataset.load(tmp / "data")
+    torch.manual_seed(0)
+    model = SystemDynamicsEnsemble(
+        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
+    )
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.termination_layers[2].bias.fill_(-5.0)
+    ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
+    return tmp / "model.pt", tmp / "data"
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_training_writes_metrics_checkpoints_and_exports(artifacts, tmp_path: Path) -> None:
+    model, data = artifacts
+    out = tmp_path / "p"
+    summary = train_policy(model, data, out, SMALL, penalty=1.0, seed=0, device="cpu", progress=False)
+    rows = read_metrics(out / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
+    for key in (
+        "reward_penalised",
+        "reward_unpenalised",
+        "uncertainty",
+        "episode.length",
+        "env_steps_per_s",
+        "episode_reward.track_lin_vel_xy_exp",
+    ):
+        assert key in rows[0]
+    pen, unpen, u = (float(rows[-1][k]) for k in ("reward_penalised", "reward_unpenalised", "uncertainty"))
+    assert pen == pytest.approx(unpen - 1.0 * u * 0.02, rel=1e-4, abs=1e-6)
+    assert (out / "checkpoints" / "iter_2.pt").exists()
+    assert (out / "policy.pt").exists() and (out / "policy.onnx").exists()
+    assert summary["iterations"] == 4
+
+
+def test_resume_continues_from_the_last_checkpoint(artifacts, tmp_path: Path) -> None:
+    model, data = artifacts
+    out = tmp_path / "p"
+    first = PolicyConfig(**{**SMALL.__dict__, "iterations": 2})
+    train_policy(model, data, out, first, penalty=0.0, seed=1, device="cpu", progress=False)
+    assert (out / "checkpoints" / "iter_2.pt").exists()  # the last iteration is always checkpointed
+    train_policy(model, data, out, SMALL, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
+    assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]
+    state = torch.load(out / "policy_checkpoint.pt", weights_only=False)
+    assert state["iter"] == 4
+
+
+def test_negative_penalty_is_rejected(artifacts, tmp_path: Path) -> None:
+    model, data = artifacts
+    with pytest.raises(RwmError, match="penalty"):
+        train_policy(model, data, tmp_path / "p", SMALL, penalty=-1.0, device="cpu", progress=False)
+
+
+def test_exports_match_the_pytorch_actor(tmp_path: Path) -> None:
+    from rsl_rl.models import MLPModel
+
+    obs = TensorDict({"policy": torch.zeros(2, 48)}, batch_size=[2])
+    torch.manual_seed(3)
+    actor = MLPModel(
+        obs,
+        {"actor": ["policy"]},
+        "actor",
+        12,
+        hidden_dims=[128, 128, 128],
+        activation="elu",
+        distribution_cfg={"class_name": "GaussianDistribution", "init_std": 1.0},
+    )
+    paths = export_actor(actor, tmp_path)
+    x = torch.randn(7, 48)
+    with torch.no_grad():
+        ref = actor(TensorDict({"policy": x}, batch_size=[7])).numpy()
+    np.testing.assert_allclose(TorchScriptPolicy(paths["torchscript"])(x.numpy()), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(OnnxPolicy(paths["onnx"])(x.numpy()), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(OnnxPolicy(paths["onnx"])(x.numpy()[0]), ref[0], rtol=1e-4, atol=1e-5)
