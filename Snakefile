@@ -17,6 +17,8 @@ except ConfigError as err:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/dynamics.smk"
+include: "workflow/rules/policy.smk"
 
 
 rule all:

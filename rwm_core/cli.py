@@ -105,6 +105,47 @@ def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_policy(args: argparse.Namespace) -> int:
+    from rwm_core.config import PolicyConfig, TrackingConfig, parse_params
+    from rwm_core.policy.train import train_policy
+
+    cfg = parse_params(PolicyConfig, args.params, "policy")
+    tracking = parse_params(TrackingConfig, args.tracking, "tracking")
+    summary = train_policy(
+        args.model,
+        args.dataset,
+        args.out,
+        cfg,
+        penalty=args.penalty,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        tracking=tracking,
+        progress=not args.quiet,
+    )
+    _print_summary(
+        summary,
+        ["penalty", "seed", "iterations", "reward_penalised", "reward_unpenalised", "uncertainty", "env_steps_per_s"],
+    )
+    return 0
+
+
+def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
+    from rwm_core.config import EvaluationConfig, parse_params
+    from rwm_core.evaluation.uncertainty import uncertainty_error
+
+    cfg = parse_params(EvaluationConfig, args.params, "evaluation")
+    report = uncertainty_error(
+        args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
+    )
+    sa, po = report["step_averaged"], report["pooled"]
+    print(
+        f"{report['windows']} windows x {report['steps']} steps: step-averaged Pearson {sa['pearson']:.3f} "
+        f"Spearman {sa['spearman']:.3f}; pooled Pearson {po['pearson']:.3f} Spearman {po['spearman']:.3f}"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -182,6 +223,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+
+    p = _add(
+        sub,
+        "evaluate-uncertainty",
+        cmd_evaluate_uncertainty,
+        "epistemic uncertainty against prediction error (RWM-U Fig. 3)",
+        "Roll held-out windows with the ensemble mean, record per step the epistemic uncertainty and the prediction "
+        "error, and write their Pearson and Spearman correlations (step-averaged and pooled) as JSON.",
+    )
+    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
+    p.add_argument("--dataset", required=True, help="dataset artifact directory")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="evaluation"))
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+
+    p = _add(
+        sub,
+        "train-policy",
+        cmd_train_policy,
+        "train a policy in imagination with MOPO-PPO for one penalty λ",
+        "Run PPO (rsl-rl-lib) on N imagined robots stepping through the world model, with reward r - λ·u·dt "
+        "(u: epistemic uncertainty). Writes metrics.csv, checkpoints/, policy_checkpoint.pt and the actor as "
+        "policy.pt (TorchScript) and policy.onnx into OUT.",
+    )
+    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
+    p.add_argument("--dataset", required=True, help="dataset artifact directory (history windows for resets)")
+    p.add_argument("--penalty", type=float, default=0.0, help="uncertainty penalty λ >= 0")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="policy"))
+    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 

@@ -20,3 +20,17 @@ def dataset_source_dir():
     if CFG.dataset.source == "sim":
         return f"{RESULTS}/sim"
     return CFG.dataset.dir
+
+
+def penalty_tag(value):
+    """Directory name of a penalty λ: 0, 1, 5, 0.5 (the shortest exact decimal)."""
+    return f"{float(value):g}"
+
+
+PENALTIES = [penalty_tag(p) for p in CFG.sweep.penalties]
+POLICY_SEEDS = [int(s) for s in CFG.sweep.seeds]
+
+
+wildcard_constraints:
+    lam=r"[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?",
+    seed="[0-9]+",
