@@ -1,0 +1,72 @@
+"""The penalty sweep table: one row per (λ, seed) with imagined and true (simulator) outcomes.
+
+Imagined figures are the mean over the last ``tail`` training iterations (single iterations are noisy); true
+figures come from the policy's closed-loop evaluation in the MuJoCo simulator (``sim_eval.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rwm_core.artifacts import atomic_path
+
+_DIR_RE = re.compile(r"lambda(?P<lam>[^_]+)_seed(?P<seed>\d+)$")
+SWEEP_COLUMNS = (
+    "penalty",
+    "seed",
+    "iterations",
+    "imagined_reward_penalised",
+    "imagined_reward_unpenalised",
+    "imagined_uncertainty",
+    "imagined_episode_length",
+    "sim_return",
+    "sim_return_std",
+    "sim_fall_rate",
+    "sim_lin_vel_error",
+    "sim_yaw_rate_error",
+)
+
+
+def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
+    """Summarise one policy directory (metrics.csv and sim_eval.json)."""
+    d = Path(policy_dir)
+    m = _DIR_RE.search(d.name)
+    if not m:
+        raise ValueError(f"{d}: not a policy directory named lambda<λ>_seed<seed>")
+    metrics = pd.read_csv(d / "metrics.csv")
+    last = metrics.tail(tail)
+    row: dict[str, Any] = {
+        "penalty": float(m.group("lam")),
+        "seed": int(m.group("seed")),
+        "iterations": int(metrics["iteration"].max()),
+        "imagined_reward_penalised": float(last["reward_penalised"].mean()),
+        "imagined_reward_unpenalised": float(last["reward_unpenalised"].mean()),
+        "imagined_uncertainty": float(last["uncertainty"].mean()),
+        "imagined_episode_length": float(last["episode.length"].mean()),
+    }
+    sim_path = d / "sim_eval.json"
+    sim = json.loads(sim_path.read_text()) if sim_path.exists() else {}
+    row.update(
+        sim_return=sim.get("return_mean", float("nan")),
+        sim_return_std=sim.get("return_std", float("nan")),
+        sim_fall_rate=sim.get("fall_rate", float("nan")),
+        sim_lin_vel_error=sim.get("lin_vel_error", float("nan")),
+        sim_yaw_rate_error=sim.get("yaw_rate_error", float("nan")),
+    )
+    return row
+
+
+def sweep_table(policy_dirs: list[str | Path], tail: int = 10) -> pd.DataFrame:
+    rows = [policy_row(d, tail) for d in policy_dirs]
+    df = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+    return df.sort_values(["penalty", "seed"]).reset_index(drop=True)
+
+
+def write_sweep_csv(df: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")

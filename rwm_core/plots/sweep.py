@@ -1,0 +1,74 @@
+"""The penalty sweep figure: what λ does to imagined reward, to uncertainty, and to the true return."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+
+import rwm_core.plots  # noqa: F401  (selects the Agg backend)
+from rwm_core.artifacts import atomic_path
+
+
+def _by_penalty(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    g = df.groupby("penalty")[col]
+    lam = np.asarray(g.mean().index, dtype=float)
+    return lam, g.mean().to_numpy(), g.std(ddof=0).fillna(0).to_numpy()
+
+
+def plot_penalty_sweep(
+    table: pd.DataFrame, curves: dict[tuple[float, int], pd.DataFrame], path: str | Path, dpi: int = 150
+) -> None:
+    """Page 1: imagined reward per iteration for each λ. Page 2: final outcomes against λ."""
+    lams = sorted({k[0] for k in curves})
+    cmap = plt.get_cmap("plasma")
+    colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
+    n_seeds = table.groupby("penalty")["seed"].nunique().max() if len(table) else 1
+    with atomic_path(path) as tmp, PdfPages(tmp) as pdf:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True)
+        for (lam, seed), m in sorted(curves.items()):
+            label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")
+            axes[0].plot(m["iteration"], m["reward_penalised"], color=colour[lam], lw=1.2, label=label)
+            axes[1].plot(m["iteration"], m["reward_unpenalised"], color=colour[lam], lw=1.2, label=label)
+        axes[0].set_title("penalised imagined reward  r − λ·u·dt")
+        axes[1].set_title("unpenalised imagined reward  r")
+        for ax in axes:
+            ax.set_xlabel("PPO iteration")
+            ax.set_ylabel("mean reward per step")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle("Training in imagination for each uncertainty penalty λ", fontsize=12)
+        fig.tight_layout()
+        pdf.savefig(fig, dpi=dpi)
+        plt.close(fig)
+
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+        spread = "mean ± std over seeds" if n_seeds > 1 else "one seed"
+        lam, mean, sd = _by_penalty(table, "imagined_reward_penalised")
+        axes[0].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, label="penalised")
+        lam, mean, sd = _by_penalty(table, "imagined_reward_unpenalised")
+        axes[0].errorbar(lam, mean, yerr=sd, marker="s", capsize=3, label="unpenalised")
+        axes[0].set_title("final imagined reward")
+        axes[0].set_ylabel("mean reward per step")
+        axes[0].legend(fontsize=8)
+        lam, mean, sd = _by_penalty(table, "imagined_uncertainty")
+        axes[1].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:purple")
+        axes[1].set_title("mean epistemic uncertainty u in imagination")
+        axes[1].set_ylabel("u [normalised state units]")
+        lam, mean, sd = _by_penalty(table, "sim_return")
+        axes[2].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:green", label="policy")
+        if "sim_return_standing" in table.attrs:
+            axes[2].axhline(table.attrs["sim_return_standing"], color="0.5", ls="--", label="standing (zero action)")
+            axes[2].legend(fontsize=8)
+        axes[2].set_title("true return in the MuJoCo simulator")
+        axes[2].set_ylabel("episode return (unpenalised)")
+        for ax in axes:
+            ax.set_xlabel("uncertainty penalty λ")
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"Penalty sweep ({spread})", fontsize=12)
+        fig.tight_layout()
+        pdf.savefig(fig, dpi=dpi)
+        plt.close(fig)
