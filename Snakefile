@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/policy.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rwm_core import __version__
@@ -146,6 +147,76 @@ def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_policy(args: argparse.Namespace) -> int:
+    from rwm_core.config import PolicyConfig, parse_params
+    from rwm_core.policy.evaluate import evaluate_policy_dir
+
+    cfg = parse_params(PolicyConfig, args.params, "policy")
+    r = evaluate_policy_dir(args.policy, args.out, cfg, seed=args.seed, backend=args.backend, progress=not args.quiet)
+    print(
+        f"true return {r['return_mean']:.3f} ± {r['return_std']:.3f} (standing: {r['standing']['return_mean']:.3f}), "
+        f"fall rate {r['fall_rate']:.2f}, lin. vel. error {r['lin_vel_error']:.3f} m/s, "
+        f"yaw-rate error {r['yaw_rate_error']:.3f} rad/s over {r['episodes']} episodes"
+    )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from rwm_core.evaluation.sweep import policy_row, sweep_table, write_sweep_csv
+    from rwm_core.plots.sweep import plot_penalty_sweep
+
+    dirs = [Path(d) for d in args.policies]
+    table = sweep_table(dirs, tail=args.tail)
+    write_sweep_csv(table, args.out_csv)
+    curves = {}
+    for d in dirs:
+        row = policy_row(d, args.tail)
+        curves[(row["penalty"], row["seed"])] = pd.read_csv(d / "metrics.csv")
+    standing = []
+    for d in dirs:
+        sim = d / "sim_eval.json"
+        if sim.exists():
+            standing.append(json.loads(sim.read_text())["standing"]["return_mean"])
+    if standing:
+        table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
+    plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from rwm_core.tasks import get_task
+
+    task = get_task(args.task)
+    if args.figure == "uncertainty":
+        from rwm_core.plots.uncertainty import plot_uncertainty_error
+
+        plot_uncertainty_error(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
+    elif args.figure == "noise":
+        from rwm_core.plots.prediction import plot_noise_robustness
+
+        plot_noise_robustness(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
+    elif args.figure == "prediction":
+        from rwm_core.evaluation.traces import prediction_traces
+        from rwm_core.plots.prediction import plot_prediction
+
+        if not args.model or not args.dataset:
+            raise RwmError("the prediction figure needs --model and --dataset")
+        traces = prediction_traces(
+            args.model,
+            args.dataset,
+            n_windows=args.windows,
+            horizon=args.horizon,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+        )
+        plot_prediction(traces, task, args.out, dpi=args.dpi)
+    print(f"wrote {args.out}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -259,6 +330,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub,
+        "evaluate-policy",
+        cmd_evaluate_policy,
+        "run a trained policy in the MuJoCo simulator under the true reward",
+        "Run the exported actor of a policy directory in closed loop in the MuJoCo simulator (commands, pushes and "
+        "observation noise as in imagination) and write the true unpenalised return, per-term sums, fall rate and "
+        "tracking errors as JSON, next to the same figures for a standing (zero-action) policy.",
+    )
+    p.add_argument("--policy", required=True, help="policy directory written by `rwm train-policy`")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="policy"))
+    p.add_argument("--seed", type=int, default=0, help="simulator seed (commands, pushes, noise)")
+    p.add_argument("--backend", choices=["torchscript", "onnx"], default="torchscript", help="which export to run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub,
+        "sweep",
+        cmd_sweep,
+        "collect the penalty sweep into a table and a figure",
+        "Summarise policy directories named lambda<λ>_seed<s> (metrics.csv, sim_eval.json) into one CSV row per "
+        "λ and seed, and draw the sweep figure: imagined reward curves per λ, final imagined reward, uncertainty "
+        "and true simulator return against λ.",
+    )
+    p.add_argument("policies", nargs="+", metavar="POLICY_DIR", help="policy directories")
+    p.add_argument("--out-csv", required=True, help="output CSV")
+    p.add_argument("--out-pdf", required=True, help="output PDF")
+    p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")
+    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+
+    p = _add(
+        sub,
+        "plot",
+        cmd_plot,
+        "draw one of the evaluation figures",
+        "uncertainty: from evaluate-uncertainty's JSON (RWM-U Fig. 3). noise: from evaluate-dynamics' JSON "
+        "(RWM Fig. 4). prediction: rolls the model on held-out windows (RWM Fig. 3); needs --model and --dataset.",
+    )
+    p.add_argument("figure", choices=["uncertainty", "noise", "prediction"], help="which figure")
+    p.add_argument("--input", default=None, help="input JSON (uncertainty, noise)")
+    p.add_argument("--model", default=None, help="world-model checkpoint (prediction)")
+    p.add_argument("--dataset", default=None, help="dataset artifact directory (prediction)")
+    p.add_argument("--out", required=True, help="output PDF")
+    p.add_argument("--windows", type=int, default=3, help="held-out windows to draw (prediction)")
+    p.add_argument("--horizon", type=int, default=100, help="predicted steps to draw (prediction)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (prediction)")
+    p.add_argument("--seed", type=int, default=0, help="which windows (prediction)")
+    p.add_argument("--task", default="anymal_d_flat", help="task (units, time step)")
+    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
     return parser
 
 

@@ -7,9 +7,11 @@ from dataclasses import asdict
 RESULTS = "results"
 
 
-def section_json(obj, drop=()):
-    """JSON of a typed config section (rwm_core.config dataclass), without the keys in ``drop``."""
+def section_json(obj, drop=(), keep=None):
+    """JSON of a typed config section (rwm_core.config dataclass): without the keys in ``drop``, or only ``keep``."""
     data = asdict(obj)
+    if keep is not None:
+        data = {k: v for k, v in data.items() if k in keep}
     for key in drop:
         data.pop(key, None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
