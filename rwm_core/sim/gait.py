@@ -3,13 +3,16 @@
 Why a hand-written controller: the world model needs physically consistent locomotion data with a wide spread of
 velocities, contacts and torques, and no trained policy exists yet. The controller is a classic model-based trot:
 
-* a gait clock (diagonal pairs LF+RH and LH+RF in anti-phase); stance feet are dragged backwards at the commanded
-  body velocity (and yaw rate), swing feet are placed Raibert-style, correcting the measured velocity error;
-* all foot targets are planned in a gravity-aligned, yaw-following frame as if the base were level at the desired
-  height, then rotated into the (tilted) base frame, so leg stiffness itself pulls the base back to level;
-* a virtual-model layer computes the ground forces that hold the base up (height, roll, pitch feedback) and push it
-  towards the commanded velocity and yaw rate; those forces become joint torques via the leg Jacobians and are folded
-  into the joint targets (Δq = τ / kp), otherwise the kp = 80 legs sag under the 42 kg body;
+* a gait clock (diagonal pairs LF+RH and LH+RF in anti-phase, duty 0.55, period shrinking with commanded speed);
+  stance feet are dragged backwards at the commanded twist, swing feet are placed Raibert-style, correcting the
+  measured velocity and yaw-rate error; the command is followed through a rate-limited reference, and a standing
+  command stops stepping once all feet are down and the base is slow;
+* foot targets are planned in a gravity-aligned, yaw-following frame (so placement does not depend on body tilt),
+  then rotated into the tilted base frame;
+* a virtual-model layer computes the wrench on the base (height, roll and pitch feedback; velocity and yaw-rate
+  tracking) and distributes it over all force components of the stance feet by regularised least squares (with two
+  feet on a diagonal, the moment about that diagonal needs horizontal forces); the forces become joint torques via
+  the leg Jacobians and are folded into the joint targets (dq = tau / kp), otherwise the kp = 80 legs sag;
 * analytic 3-DoF inverse kinematics per leg gives the joint targets; the action is (target - default) / scale plus
   slowly varying (Ornstein-Uhlenbeck) exploration noise whose level is drawn per episode.
 """
@@ -26,14 +29,16 @@ from rwm_core.tasks import anymal_d_flat as task
 
 # leg phase offsets: LF, LH, RF, RH (diagonals LF+RH, LH+RF)
 _PHASE_OFFSET_L = (0.0, 0.5, 0.5, 0.0)
+# relative importance of the wrench components (Fx, Fy, Fz, Mx, My, Mz) in the force distribution
+_WRENCH_WEIGHTS = np.array([1.0, 1.0, 5.0, 30.0, 30.0, 10.0])
 
 
 @dataclass
 class GaitParams:
     """Gait shape; the collector varies these per command segment for data diversity."""
 
-    period: float = 0.5
-    duty: float = 0.5
+    period: float = 0.45
+    duty: float = 0.55
     height: float = 0.52
     clearance: float = 0.09
     stance_width: float = 0.0  # extra lateral offset of the feet (m)
@@ -46,15 +51,22 @@ class Gains:
     k_height: float = 2500.0
     d_height: float = 250.0
     k_roll: float = 700.0
-    d_roll: float = 60.0
+    d_roll: float = 30.0  # higher values chatter at the 25 Hz Nyquist rate of the 50 Hz loop
     k_pitch: float = 900.0
     d_pitch: float = 80.0
     k_vel: float = 2.5  # horizontal force per unit mass per m/s velocity error
-    k_yaw: float = 12.0  # yaw moment per rad/s error
-    raibert: float = 0.12  # foot placement per m/s velocity error
+    k_yaw: float = 20.0  # yaw moment per rad/s error
+    raibert: float = 0.22  # foot placement per m/s velocity error
     raibert_yaw: float = 0.06
     friction: float = 0.6
     max_horizontal_accel: float = 3.0
+    regularisation: float = 0.1
+    max_command_accel: float = 2.0  # m/s^2, ramp of the reference velocity
+    max_command_yaw_accel: float = 3.0  # rad/s^2
+    period_speed_gain: float = 0.1  # s of gait period per m/s of commanded speed
+    min_period: float = 0.33
+    stop_speed: float = 0.15  # standing: stop stepping below this speed (m/s, + 0.3 * |yaw rate|)
+    restep_speed: float = 0.4  # standing: resume stepping above this speed
 
 
 class TrotController:
@@ -89,6 +101,7 @@ class TrotController:
         self._knee_l = self.knee_sign.tolist()
         self._qadr = sim.qadr.tolist()
         self._default = task.DEFAULT_JOINT_POS.astype(np.float64)
+        self._inv_weights = (1.0 / _WRENCH_WEIGHTS).tolist()
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -96,7 +109,9 @@ class TrotController:
         """Start a new episode: all feet in stance under the hips, clock at a double-stance instant."""
         self.phase = 0.01
         self.command = np.zeros(3)
+        self._ref = [0.0, 0.0, 0.0]
         self.standing = True
+        self._frozen = True
         self.nominal = self._nominal()
         self._nom_l = [tuple(r) for r in self.nominal[:, :2].tolist()]
         self._anchor_l = list(self._nom_l)
@@ -189,12 +204,29 @@ class TrotController:
         height = qpos[2]
         qa = self._qadr
 
-        cvx, cvy, cwz = self.command.tolist()
-        period, duty = prm.period, prm.duty
+        # the reference twist ramps towards the command (a step change in command would trip the robot)
+        ref = self._ref
+        lim_v, lim_w = g.max_command_accel * dt, g.max_command_yaw_accel * dt
+        cmd_l = self.command.tolist()
+        for j, lim in ((0, lim_v), (1, lim_v), (2, lim_w)):
+            ref[j] += min(max(cmd_l[j] - ref[j], -lim), lim)
+        cvx, cvy, cwz = ref
+        # faster commands get shorter strides: the period shrinks with the commanded speed
+        period = max(prm.period - g.period_speed_gain * (math.hypot(cvx, cvy) + 0.3 * abs(cwz)), g.min_period)
+        duty = prm.duty
         t_stance = period * duty
         was = self.was_stance
         all_stance = was[0] and was[1] and was[2] and was[3]
-        frozen = self.standing and all_stance
+        # stop stepping only once all feet are down and the base has come (almost) to rest; a push or a
+        # drift while standing restarts the trot until the base is slow again
+        speed = math.hypot(vx, vy) + 0.3 * abs(wz)
+        if not self.standing:
+            self._frozen = False
+        elif self._frozen:
+            self._frozen = speed < g.restep_speed
+        else:
+            self._frozen = all_stance and speed < g.stop_speed and ref == [0.0, 0.0, 0.0]
+        frozen = self._frozen
         if not frozen:
             self.phase = (self.phase + dt / period) % 1.0
         verr_x, verr_y, werr = vx - cvx, vy - cvy, wz - cwz
@@ -259,53 +291,73 @@ class TrotController:
                 bx, by, bz = x + hx, y + hy, z + hz
                 fx = t00 * bx + t01 * by + t02 * bz
                 fy = t10 * bx + t11 * by + t12 * bz
+                fzp = t20 * bx + t21 * by + t22 * bz
                 jac = (0.0, zq, -l2 * c12, -z, x * s0, -s0 * l2 * s12, y, -x * c0, c0 * l2 * s12)
-                feet.append((i, fx, fy, jac))
+                feet.append((i, fx, fy, fzp, jac))
 
         # virtual model: distribute the body wrench over the stance feet (min-norm least squares)
         q_target = q_des
         if feet:
             roll = math.atan2(t21, t22)
             pitch = math.asin(max(-1.0, min(1.0, -t20)))
-            fz_tot = max(
-                self.mass * sim.gravity + g.k_height * (h + 0.03 - height) - g.d_height * vz, 0.0
-            )
-            mx = -g.k_roll * roll - g.d_roll * wx
-            my = -g.k_pitch * pitch - g.d_pitch * wy
             n = len(feet)
-            sx = sum(f[1] for f in feet)
-            sy_ = sum(f[2] for f in feet)
-            sxx = sum(f[1] * f[1] for f in feet)
-            syy = sum(f[2] * f[2] for f in feet)
-            sxy = sum(f[1] * f[2] for f in feet)
-            eps = 1e-3
-            # M = A A^T with A rows [1, y, -x]; solve M lam = b by Cramer's rule
-            m00, m01, m02 = n + eps, sy_, -sx
-            m11, m12, m22 = syy + eps, -sxy, sxx + eps
-            det = m00 * (m11 * m22 - m12 * m12) - m01 * (m01 * m22 - m12 * m02) + m02 * (m01 * m12 - m11 * m02)
-            i00 = (m11 * m22 - m12 * m12) / det
-            i01 = (m02 * m12 - m01 * m22) / det
-            i02 = (m01 * m12 - m02 * m11) / det
-            i11 = (m00 * m22 - m02 * m02) / det
-            i12 = (m01 * m02 - m00 * m12) / det
-            i22 = (m00 * m11 - m01 * m01) / det
-            l0 = i00 * fz_tot + i01 * mx + i02 * my
-            la = i01 * fz_tot + i11 * mx + i12 * my
-            lb = i02 * fz_tot + i12 * mx + i22 * my
+            # desired wrench on the base (yaw frame): velocity / yaw-rate tracking, height and attitude feedback
             ax_ = g.k_vel * (cvx - vx)
             ay_ = g.k_vel * (cvy - vy)
             na = math.hypot(ax_, ay_)
             if na > g.max_horizontal_accel:
                 ax_ *= g.max_horizontal_accel / na
                 ay_ *= g.max_horizontal_accel / na
-            r2 = sxx + syy
-            mz = g.k_yaw * (cwz - wz) / max(r2, 1e-6)
-            share = self.mass / n
+            fz_tot = max(self.mass * sim.gravity + g.k_height * (h + 0.03 - height) - g.d_height * vz, 0.0)
+            wrench = np.array(
+                [
+                    self.mass * ax_,
+                    self.mass * ay_,
+                    fz_tot,
+                    -g.k_roll * roll - g.d_roll * wx,
+                    -g.k_pitch * pitch - g.d_pitch * wy,
+                    g.k_yaw * (cwz - wz),
+                ]
+            )
+            # weighted, regularised least squares over all stance-foot force components (with two feet on a
+            # diagonal the moment about that diagonal is only reachable through horizontal forces):
+            #   min |S^1/2 (A f - w)|^2 + alpha |f|^2,  A = [[I, I, ...], [[r_1]x, [r_2]x, ...]]
+            # solved in its 6x6 dual form f = A^T (A A^T + alpha S^-1)^-1 w, with A A^T built from sums over feet
+            sx = sy_ = sz = 0.0
+            pxx = pyy = pzz = pxy = pxz = pyz = 0.0
+            for f in feet:
+                rx, ry, rz = f[1], f[2], f[3]
+                sx += rx
+                sy_ += ry
+                sz += rz
+                pxx += rx * rx
+                pyy += ry * ry
+                pzz += rz * rz
+                pxy += rx * ry
+                pxz += rx * rz
+                pyz += ry * rz
+            a = g.regularisation
+            iw = self._inv_weights
+            # A A^T = [[n I, -[s]x], [[s]x, sum(|r|^2 I - r r^T)]] with s = sum r
+            gram = np.array(
+                [
+                    [n + a * iw[0], 0.0, 0.0, 0.0, sz, -sy_],
+                    [0.0, n + a * iw[1], 0.0, -sz, 0.0, sx],
+                    [0.0, 0.0, n + a * iw[2], sy_, -sx, 0.0],
+                    [0.0, -sz, sy_, pyy + pzz + a * iw[3], -pxy, -pxz],
+                    [sz, 0.0, -sx, -pxy, pxx + pzz + a * iw[4], -pyz],
+                    [-sy_, sx, 0.0, -pxz, -pyz, pxx + pyy + a * iw[5]],
+                ]
+            )
+            lfx, lfy, lfz, lmx, lmy, lmz = np.linalg.solve(gram, wrench).tolist()
+            # f_i = A_i^T lam = lam_F + lam_M x r_i
+            forces = [
+                (lfx + lmy * f[3] - lmz * f[2], lfy + lmz * f[1] - lmx * f[3], lfz + lmx * f[2] - lmy * f[1])
+                for f in feet
+            ]
             q_target = list(q_des)
-            for i, fx, fy, jac in feet:
-                fz = max(l0 + la * fy - lb * fx, 5.0)
-                hx_ = share * ax_ - mz * fy
-                hy_ = share * ay_ + mz * fx
+            for (i, _fx, _fy, _fzp, jac), (hx_, hy_, fz) in zip(feet, forces, strict=True):
+                fz = max(fz, 5.0)
                 nf = math.hypot(hx_, hy_)
                 lim = g.friction * fz
                 if nf > lim:

@@ -37,15 +37,16 @@ VELOCITY_LIMIT = 10.0
 CONTACT_FORCE_THRESHOLD = 1.0
 MAX_TILT_COS = 0.5  # cos(60 deg): gravity z in the base frame above -0.5 terminates
 MIN_BASE_HEIGHT = 0.2
-RESET_BASE_HEIGHT = 0.575  # default pose with the feet just touching the floor
+RESET_PENETRATION = 0.001  # reset: feet 1 mm into the floor, so the first row already stands on its feet
 
 N_COLS = task.LAYOUT.n_columns
 _S = {name: task.LAYOUT.block(name) for name, _, _ in task.LAYOUT.blocks}
 
 # geom classes for contact bookkeeping
-_NONE, _TRUNK = 0, 1
+_TRUNK = 1  # class 0: not tracked (floor, lower shank)
 _FOOT0 = 2  # 2..5: foot of leg i
 _THIGH0 = 6  # 6..9: thigh / upper shank of leg i
+_EDGES = np.arange(4)
 
 
 class QuadrupedSim:
@@ -76,6 +77,16 @@ class QuadrupedSim:
             gclass[m.geom(f"{leg}_thigh").id] = _THIGH0 + i
             gclass[m.geom(f"{leg}_shank_upper").id] = _THIGH0 + i
         self._gclass = gclass
+        if np.any(m.geom_condim[gclass > 0] != 3):
+            raise ValueError("contact flags assume condim 3 (pyramidal cone, four edges) on robot geoms")
+        # base height that puts the feet of the default pose on the floor
+        d = self.data
+        d.qpos[:] = m.qpos0
+        d.qpos[self.qadr] = self.default_q
+        mujoco.mj_kinematics(m, d)
+        feet = [m.geom(f"{leg}_foot").id for leg in task.LEGS]
+        lowest = min(float(d.geom_xpos[g][2] - m.geom_size[g][0]) for g in feet)
+        self.reset_height = float(d.qpos[2] - lowest - RESET_PENETRATION)
         self.last_action = np.zeros(12)
         self.last_torque = np.zeros(12)
         self.target = self.default_q.copy()
@@ -95,7 +106,7 @@ class QuadrupedSim:
         """Put the robot in the default pose, feet on the floor, at rest."""
         d, m = self.data, self.model
         mujoco.mj_resetData(m, d)
-        d.qpos[0:3] = (xy[0], xy[1], RESET_BASE_HEIGHT)
+        d.qpos[0:3] = (xy[0], xy[1], self.reset_height)
         d.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
         q = self.default_q.copy()
         if rng is not None and joint_noise > 0:
@@ -141,18 +152,14 @@ class QuadrupedSim:
         """
         d = self.data
         flags = np.zeros(10)
-        n = d.ncon
-        if n:
+        if d.ncon and d.nefc:
             con = d.contact
             cls = self._gclass[con.geom1] + self._gclass[con.geom2]  # the floor is class 0
             adr = con.efc_address
-            dim = con.dim
-            efc = d.efc_force
-            for i in range(n):
-                if cls[i] and adr[i] >= 0:
-                    a = adr[i]
-                    if efc[a : a + 2 * (dim[i] - 1)].sum() > CONTACT_FORCE_THRESHOLD:
-                        flags[cls[i]] = 1.0
+            # all robot geoms use condim 3: four pyramid edges per contact
+            normal = d.efc_force[adr[:, None] + _EDGES].sum(axis=1)
+            hit = (cls > 0) & (adr >= 0) & (normal > CONTACT_FORCE_THRESHOLD)
+            flags[cls[hit]] = 1.0
         self.trunk_contact = bool(flags[_TRUNK])
         self.foot_contact = flags[_FOOT0 : _FOOT0 + 4]
         self.thigh_contact = flags[_THIGH0 : _THIGH0 + 4]
@@ -187,11 +194,7 @@ class QuadrupedSim:
 
     def fallen(self) -> bool:
         """Termination: trunk (or hip housing) touches the floor, tilt beyond 60 deg, or base too low."""
-        return bool(
-            self.trunk_contact
-            or -self.rotation[2, 2] > -MAX_TILT_COS
-            or self.data.qpos[2] < MIN_BASE_HEIGHT
-        )
+        return bool(self.trunk_contact or -self.rotation[2, 2] > -MAX_TILT_COS or self.data.qpos[2] < MIN_BASE_HEIGHT)
 
     def row(self, termination: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """The current state s_t as one 66-column row."""

@@ -1,0 +1,1 @@
+"""Imagination: batched imagined robots on the world model, and the reward terms shared with the simulator."""
