@@ -121,4 +121,4 @@ def write_csv_file(path: str | Path, rows: np.ndarray, binary_columns: list[int]
     for c in binary_columns or []:
         fmt[c] = "%d"
     with atomic_path(path) as tmp:
-        np.savetxt(tmp, rows, fmt=fmt, delimiter=",")
+        np.savetxt(tmp, rows + 0.0, fmt=fmt, delimiter=",")  # + 0.0 writes -0 as 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
 import queue
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rwm_core.artifacts import atomic_path
+from rwm_core.data.io import write_csv_file
 from rwm_core.sim.gait import GaitParams, TrotController
 from rwm_core.sim.robot import N_COLS, QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
@@ -27,7 +26,6 @@ FILE_PATTERN = "state_action_data_{}.csv"
 _TERM = task.LAYOUT.termination_column
 _FOOT = task.LAYOUT.block("foot_contact")
 _BINARY = set(task.LAYOUT.binary_columns())
-CSV_FORMAT = ["%d" if c in _BINARY else "%.7g" for c in range(N_COLS)]
 
 
 @dataclass(frozen=True)
@@ -139,10 +137,8 @@ def _stats(table: np.ndarray, cmds: np.ndarray, falls: int) -> _Stats:
 
 
 def write_table(path: str | Path, table: np.ndarray) -> None:
-    """Write one CSV atomically (no header, fixed number format, contacts/termination as 0/1 integers)."""
-    with atomic_path(path) as tmp:
-        np.savetxt(tmp, table + 0.0, fmt=CSV_FORMAT, delimiter=",")  # + 0.0 turns -0 into 0
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be shared
+    """Write one CSV atomically (no header, float32-exact numbers, contacts/termination as 0/1 integers)."""
+    write_csv_file(path, table.astype(np.float32), sorted(_BINARY))
 
 
 _progress_queue: Any = None
