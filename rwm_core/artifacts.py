@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -165,3 +166,43 @@ def write_manifest(out_dir: str | Path, **kwargs: Any) -> Path:
     path = Path(out_dir) / "manifest.json"
     atomic_write_json(path, build_manifest(**kwargs))
     return path
+
+
+_CHECKPOINT_RE = re.compile(r"^iter_(\d+)\.pt$")
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"iter_{iteration:06d}.pt"
+
+
+def latest_checkpoint(directory: str | Path, max_iteration: int | None = None) -> Path | None:
+    """The ``iter_N.pt`` file with the highest N (at most ``max_iteration``) in ``directory``, or None."""
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _CHECKPOINT_RE.match(p.name))]
+    if max_iteration is not None:
+        found = [f for f in found if f[0] <= max_iteration]
+    return max(found)[1] if found else None
+
+
+def resume_fingerprint(config: dict[str, Any], ignore: set[str] | frozenset[str], **identity: Any) -> str:
+    """What must be equal for a checkpoint to be resumed: the config (less run-length keys) and the inputs.
+
+    Snakemake reruns a training rule after any edit of its section; a checkpoint written under another config,
+    seed or input must then be ignored, not continued.
+    """
+    kept = {k: v for k, v in config.items() if k not in ignore}
+    return config_hash({"config": kept, **identity})
+
+
+def clear_checkpoints(directory: str | Path) -> int:
+    """Remove ``iter_N.pt`` files (stale ones from a run with another config)."""
+    d = Path(directory)
+    n = 0
+    if d.is_dir():
+        for p in d.iterdir():
+            if _CHECKPOINT_RE.match(p.name):
+                p.unlink()
+                n += 1
+    return n

@@ -70,6 +70,7 @@ class DynamicsConfig:
     contact_loss_weight: float = 1.0
     termination_loss_weight: float = 1.0
     val_every: int = 1  # iterations between validation-loss evaluations
+    micro_batch_size: int = 256  # gradient accumulation chunk (same gradient, bounded memory); 0 = whole batch
 
 
 @dataclass

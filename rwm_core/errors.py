@@ -3,3 +3,7 @@
 
 class RwmError(Exception):
     """Base of every error caused by input, configuration or an interrupted stage, not by a bug."""
+
+
+class InputError(RwmError, ValueError):
+    """An input file (dataset artifact, checkpoint, policy directory) cannot be used as it is."""

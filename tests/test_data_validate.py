@@ -27,8 +27,15 @@ def test_artifact_contents(data_dir: Path, tmp_path: Path, rows: np.ndarray) -> 
     out = tmp_path / "out"
     assert run_validate(data_dir, out) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"rows.npy", "window_starts.npy", "normalization.json", "dataset.json", "validation.json",
-            "manifest.json", "overview.pdf"} <= names
+    assert {
+        "rows.npy",
+        "window_starts.npy",
+        "normalization.json",
+        "dataset.json",
+        "validation.json",
+        "manifest.json",
+        "overview.pdf",
+    } <= names
     ds = Dataset.load(out)
     np.testing.assert_array_equal(ds.data, rows.astype(np.float32))
     assert ds.data.flags["C_CONTIGUOUS"] and ds.data.dtype == np.float32
@@ -133,25 +140,34 @@ def test_wrong_number_of_columns(data_dir: Path, tmp_path: Path, capsys: pytest.
     f = data_dir / "state_action_data_0.csv"
     line = f.read_text().splitlines()[9]
     _edit_line(f, 10, line.rsplit(",", 1)[0])
-    expect_error(capsys, data_dir, tmp_path / "out", "state_action_data_0.csv", "line 10", "expected 66 columns",
-                 "found 65")
+    expect_error(
+        capsys, data_dir, tmp_path / "out", "state_action_data_0.csv", "line 10", "expected 66 columns", "found 65"
+    )
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", ""])
 def test_nan_or_inf(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
     f = data_dir / "state_action_data_1.csv"
     _edit_cell(f, 5, 30, value)
-    expect_error(capsys, data_dir, tmp_path / "out", "state_action_data_1.csv", "line 5", "column 30",
-                 "finite number")
+    expect_error(capsys, data_dir, tmp_path / "out", "state_action_data_1.csv", "line 5", "column 30", "finite number")
 
 
 @pytest.mark.parametrize("col", [58, 63, 65])
-def test_binary_column_not_zero_one(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    col: int) -> None:
+def test_binary_column_not_zero_one(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], col: int
+) -> None:
     f = data_dir / "state_action_data_0.csv"
     _edit_cell(f, 8, col, "0.5")
-    expect_error(capsys, data_dir, tmp_path / "out", "state_action_data_0.csv", "line 8", f"column {col}",
-                 "expected 0 or 1", "0.5")
+    expect_error(
+        capsys,
+        data_dir,
+        tmp_path / "out",
+        "state_action_data_0.csv",
+        "line 8",
+        f"column {col}",
+        "expected 0 or 1",
+        "0.5",
+    )
 
 
 def test_fewer_rows_than_one_window(tmp_path: Path, rows: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,7 +209,9 @@ def test_gravity_and_constant_column_are_warnings(tmp_path: Path, rows: np.ndarr
 def test_cli_exit_code_in_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rwm_core.cli", "validate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "missing" in proc.stderr and "Traceback" not in proc.stderr

@@ -64,7 +64,7 @@ def test_training_writes_metrics_checkpoints_and_exports(artifacts, tmp_path: Pa
         assert key in rows[0]
     pen, unpen, u = (float(rows[-1][k]) for k in ("reward_penalised", "reward_unpenalised", "uncertainty"))
     assert pen == pytest.approx(unpen - 1.0 * u * 0.02, rel=1e-4, abs=1e-6)
-    assert (out / "checkpoints" / "iter_2.pt").exists()
+    assert (out / "checkpoints" / "iter_000002.pt").exists()
     assert (out / "policy.pt").exists() and (out / "policy.onnx").exists()
     assert summary["iterations"] == 4
 
@@ -74,7 +74,7 @@ def test_resume_continues_from_the_last_checkpoint(artifacts, tmp_path: Path) ->
     out = tmp_path / "p"
     first = PolicyConfig(**{**SMALL.__dict__, "iterations": 2})
     train_policy(model, data, out, first, penalty=0.0, seed=1, device="cpu", progress=False)
-    assert (out / "checkpoints" / "iter_2.pt").exists()  # the last iteration is always checkpointed
+    assert (out / "checkpoints" / "iter_000002.pt").exists()  # the last iteration is always checkpointed
     train_policy(model, data, out, SMALL, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
     assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]
     state = torch.load(out / "policy_checkpoint.pt", weights_only=False)
@@ -108,3 +108,14 @@ def test_exports_match_the_pytorch_actor(tmp_path: Path) -> None:
     np.testing.assert_allclose(TorchScriptPolicy(paths["torchscript"])(x.numpy()), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(OnnxPolicy(paths["onnx"])(x.numpy()), ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(OnnxPolicy(paths["onnx"])(x.numpy()[0]), ref[0], rtol=1e-4, atol=1e-5)
+
+
+def test_resume_ignores_checkpoints_from_another_config(artifacts, tmp_path: Path, capsys) -> None:
+    model, data = artifacts
+    out = tmp_path / "p"
+    first = PolicyConfig(**{**SMALL.__dict__, "iterations": 2})
+    train_policy(model, data, out, first, penalty=0.0, seed=1, device="cpu", progress=False)
+    other = PolicyConfig(**{**SMALL.__dict__, "entropy_coef": 0.01})
+    train_policy(model, data, out, other, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
+    assert "starting from scratch" in capsys.readouterr().out
+    assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]

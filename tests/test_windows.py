@@ -9,9 +9,7 @@ from rwm_core.data.windows import contiguous_split, gather_windows, valid_window
 
 
 def brute_force_starts(term: np.ndarray, length: int) -> np.ndarray:
-    return np.array(
-        [s for s in range(len(term) - length + 1) if not term[s : s + length - 1].any()], dtype=np.int64
-    )
+    return np.array([s for s in range(len(term) - length + 1) if not term[s : s + length - 1].any()], dtype=np.int64)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

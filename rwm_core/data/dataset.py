@@ -17,6 +17,7 @@ import torch
 from rwm_core.data.layout import ColumnLayout
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import contiguous_split, gather_windows
+from rwm_core.errors import InputError
 from rwm_core.tasks import get_task
 
 ARTIFACT_VERSION = 1
@@ -109,11 +110,11 @@ class Dataset:
         root = p if p.is_dir() else p.parent
         meta_path = root / META_FILE
         if not meta_path.exists():
-            raise FileNotFoundError(f"{root}: not a dataset artifact (missing {META_FILE}); run `rwm validate` first")
+            raise InputError(f"{root}: not a dataset artifact (missing {META_FILE}); run `rwm validate` first")
         meta = json.loads(meta_path.read_text())
         version = meta.get("artifact_version", 0)
         if version > ARTIFACT_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"{meta_path}: artifact version {version} is newer than this rwm_core supports ({ARTIFACT_VERSION})"
             )
         data = np.load(root / ROWS_FILE, mmap_mode="r" if mmap else None)

@@ -41,9 +41,9 @@ def bootstrap_weights(
     return torch.zeros(n_members, n).scatter_add_(1, ids, torch.ones(n_members, n))
 
 
-def _wmean(per_sample: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Weighted mean over samples of (B, N) values, then mean over members -> scalar."""
-    return ((per_sample * w).sum(-1) / w.sum(-1)).mean()
+def _wmean(per_sample: torch.Tensor, w: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """Weighted mean over samples of (B, N) values (divided by ``norm``, (B,)), then mean over members."""
+    return ((per_sample * w).sum(-1) / norm).mean()
 
 
 def state_step_loss(
@@ -69,39 +69,49 @@ def ensemble_loss(
     noise: torch.Tensor | None = None,
     weights: LossWeights | None = None,
     state_loss: str = "mse",
+    weight_norm: torch.Tensor | None = None,
+    include_bound: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Loss terms and weighted ``total`` for windows ``(N, H + F, ·)`` (normalised states/actions, raw labels).
 
     ``sample_weights`` (B, N): bootstrap counts (None = all ones). ``noise`` (F, B, N, D): the reparameterisation
     draws (None = zeros, i.e. feed back the mean; used for validation). The sample fed back is the one scored.
+
+    Micro-batching: pass the whole mini-batch's per-member weight sums as ``weight_norm`` and ``include_bound`` only
+    for the first chunk; the terms of the chunks then add up exactly to the mini-batch's terms.
     """
     weights = weights or LossWeights()
     n, length, d = states.shape
     h, f = history, length - history
     nb = model.ensemble_size
     w = torch.ones(nb, n, device=states.device) if sample_weights is None else sample_weights.to(states.device)
+    wn = w.sum(-1) if weight_norm is None else weight_norm.to(states.device)
 
     # --- state branch: shared history pass, then per-member outer autoregression ---
     x_hist = torch.cat([states[:, :h], actions[:, 1 : h + 1]], dim=-1)
     out, hid = gru_sequence(model.state_base.memory.rnn, x_hist)
-    mean, logstd = model.state_heads_all(out[:, -1], states[:, h - 1])
+    stacked = model.stacked_state_params()  # stack the member heads once, reuse at every step
+    mean, logstd = model.state_heads_all(out[:, -1], states[:, h - 1], stacked=stacked)
     assert logstd is not None
     state_terms = []
+    sample = mean
     for k in range(f):
         if k > 0:
             x = torch.cat([sample.reshape(nb * n, d), actions[:, h + k].repeat(nb, 1)], dim=-1)
             out, hid = gru_sequence(model.state_base.memory.rnn, x.unsqueeze(1), hid)
-            mean, logstd = model.state_heads_all(out[:, 0].view(nb, n, -1), sample)
+            mean, logstd = model.state_heads_all(out[:, 0].view(nb, n, -1), sample, stacked=stacked)
             assert logstd is not None
         elif f > 1:
-            hid = hid.repeat(1, nb, 1)  # (L, B*N, hidden): member-major, matches sample.reshape(B*N, D)
+            hid = [x.repeat(nb, 1) for x in hid]  # (B*N, hidden) per layer: member-major like sample.reshape
         eps = noise[k] if noise is not None else None
         sample = mean if eps is None else mean + torch.exp(logstd) * eps
-        state_terms.append(_wmean(state_step_loss(sample, mean, logstd, states[:, h + k], state_loss), w))
+        state_terms.append(_wmean(state_step_loss(sample, mean, logstd, states[:, h + k], state_loss), w, wn))
     loss_state = torch.stack(state_terms).mean()
 
     # bound loss: mean over members of mean(max_logstd) - mean(min_logstd) = mean(exp(log_delta))
     loss_bound = torch.stack([torch.exp(hd.state_log_delta_logstd).mean() for hd in model.state_heads]).mean()
+    if not include_bound:
+        loss_bound = loss_bound * 0.0
 
     # --- auxiliary branch: teacher forced, one pass over (state[j], action[j+1]), j = 0 .. H + F - 2 ---
     x_aux = torch.cat([states[:, : length - 1], actions[:, 1:]], dim=-1)
@@ -113,11 +123,11 @@ def ensemble_loss(
     if contact is not None:
         target = contacts[:, h:].reshape(n * f, -1).expand(nb, -1, -1)
         bce = F.binary_cross_entropy_with_logits(contact, target, reduction="none").mean(-1)
-        loss_contact = _wmean(bce.view(nb, n, f).mean(-1), w)
+        loss_contact = _wmean(bce.view(nb, n, f).mean(-1), w, wn)
     if term is not None:
         target = terminations[:, h:].reshape(n * f, -1).expand(nb, -1, -1)
         bce = F.binary_cross_entropy_with_logits(term, target, reduction="none").mean(-1)
-        loss_term = _wmean(bce.view(nb, n, f).mean(-1), w)
+        loss_term = _wmean(bce.view(nb, n, f).mean(-1), w, wn)
 
     total = (
         weights.state * loss_state

@@ -161,8 +161,9 @@ class SystemDynamicsEnsemble(nn.Module):
     def ensemble_size(self) -> int:
         return self.spec.ensemble_size
 
-    # ---- stacked head parameters (views of the per-member nn.Linear weights, differentiable) ----
-    def _stacked_state(self, with_std: bool = True) -> dict[str, torch.Tensor]:
+    # ---- stacked head parameters (built from the per-member nn.Linear weights, differentiable) ----
+    def stacked_state_params(self, with_std: bool = True) -> dict[str, torch.Tensor]:
+        """Per-member head weights stacked along a leading member axis (differentiable copies, cheap)."""
         hs = self.state_heads
         if with_std:
             w1 = torch.stack(
@@ -186,13 +187,18 @@ class SystemDynamicsEnsemble(nn.Module):
         return p
 
     def state_heads_all(
-        self, feat: torch.Tensor, last_state: torch.Tensor, with_std: bool = True
+        self,
+        feat: torch.Tensor,
+        last_state: torch.Tensor,
+        with_std: bool = True,
+        stacked: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Every member's (mean, log-std), each (B, N, D). ``feat``: (N, H) shared or (B, N, H) per member.
 
-        The mean is residual on ``last_state`` ((N, D) or (B, N, D)), the last state fed to the base.
+        The mean is residual on ``last_state`` ((N, D) or (B, N, D)), the last state fed to the base. ``stacked``:
+        the result of :meth:`stacked_state_params` when the caller reuses it over several steps.
         """
-        p = self._stacked_state(with_std)
+        p = stacked if stacked is not None else self.stacked_state_params(with_std)
         k = self.spec.head_hidden
         z = _two_layer(feat, p["w1"], p["b1"], self.ensemble_size)
         mean = _second(z[..., :k], p["w2m"], p["b2m"]) + last_state
@@ -345,68 +351,79 @@ def spec_from_state_dict(sd: dict[str, torch.Tensor]) -> ModelSpec:
 
 
 class _GRURecurrence(torch.autograd.Function):
-    """One GRU layer's recurrence over a sequence, given the precomputed input gates ``gi = x W_ih^T + b_ih``.
+    """One GRU layer's recurrence over a time-major sequence, given the input gates ``gi = x W_ih^T + b_ih``.
 
-    Why a custom function: autograd through ``nn.GRU`` on CPU keeps ~a dozen tensors per step and layer; this keeps
+    Why a custom function: autograd through ``nn.GRU`` on CPU keeps a dozen tensors per step and layer; this keeps
     only the gates r, z, n and the outputs, recomputes ``W_hn h + b_hn`` for all steps in one GEMM in backward, and
     computes the weight gradients as one large GEMM over all steps. Same maths as ``torch.nn.GRU``.
     """
 
     @staticmethod
     def forward(ctx: Any, gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
-        n_rows, steps, three = gi.shape
+        steps, n_rows, three = gi.shape
         hd = three // 3
-        hs = gi.new_empty(n_rows, steps, hd)
-        rz = gi.new_empty(n_rows, steps, 2 * hd)
-        ng = gi.new_empty(n_rows, steps, hd)
+        hs = gi.new_empty(steps, n_rows, hd)
+        rz = gi.new_empty(steps, n_rows, 2 * hd)
+        ng = gi.new_empty(steps, n_rows, hd)
         wt = w_hh.t()
         h = h0
         for t in range(steps):
             gh = torch.addmm(b_hh, h, wt)
-            g = gi[:, t]
-            gates = torch.sigmoid(g[:, : 2 * hd] + gh[:, : 2 * hd])
+            g = gi[t]
+            gates = torch.sigmoid(torch.add(g[:, : 2 * hd], gh[:, : 2 * hd], out=rz[t]), out=rz[t])
             r, z = gates[:, :hd], gates[:, hd:]
-            n = torch.tanh(torch.addcmul(g[:, 2 * hd :], r, gh[:, 2 * hd :]))
-            h = torch.addcmul(n, z, h - n)
-            rz[:, t] = gates
-            ng[:, t] = n
-            hs[:, t] = h
+            n = torch.tanh(torch.addcmul(g[:, 2 * hd :], r, gh[:, 2 * hd :], out=ng[t]), out=ng[t])
+            h = torch.addcmul(n, z, h - n, out=hs[t])
         ctx.save_for_backward(h0, w_hh, b_hh, hs, rz, ng)
         return hs
 
     @staticmethod
-    def backward(ctx: Any, dhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def backward(ctx: Any, dhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         h0, w_hh, b_hh, hs, rz, ng = ctx.saved_tensors
-        n_rows, steps, hd = hs.shape
-        hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
-        hn = torch.addmm(b_hh[2 * hd :], hprev.reshape(-1, hd), w_hh[2 * hd :].t()).view(n_rows, steps, hd)
-        dgh = hs.new_empty(n_rows, steps, 3 * hd)
-        dgi_n = hs.new_empty(n_rows, steps, hd)
-        dh = torch.zeros_like(h0)
+        steps, n_rows, hd = hs.shape
+        r, z = rz[..., :hd], rz[..., hd:]
+        # W_hn h_prev + b_hn for all steps in one GEMM (h_prev = h0 at t = 0, else hs[t - 1]; time-major, no copy)
+        w_hn, b_hn = w_hh[2 * hd :], b_hh[2 * hd :]
+        hn = hs.new_empty(steps, n_rows, hd)
+        torch.addmm(b_hn, h0, w_hn.t(), out=hn[0])
+        if steps > 1:
+            torch.addmm(b_hn, hs[:-1].reshape(-1, hd), w_hn.t(), out=hn[1:].view(-1, hd))
+        # the dh-independent factors of every gate gradient, vectorised over all steps
+        a_n = (1 - z) * (1 - ng * ng)  # d n_pre / d h
+        c_r = torch.mul(hn, r * (1 - r), out=hn)  # d r_pre / d n_pre
+        b_z = ng.neg()
+        b_z[1:] += hs[:-1]
+        b_z[0] += h0
+        b_z *= z * (1 - z)  # d z_pre / d h
+        dgh = hs.new_empty(steps, n_rows, 3 * hd)
+        dgi_n = hs.new_empty(steps, n_rows, hd)
+        dh = dhs[steps - 1]
         for t in range(steps - 1, -1, -1):
-            dh = dh + dhs[:, t]
-            r, z = rz[:, t, :hd], rz[:, t, hd:]
-            n = ng[:, t]
-            dn_pre = dh * (1 - z) * (1 - n * n)
-            dz_pre = dh * (hprev[:, t] - n) * z * (1 - z)
-            dr_pre = dn_pre * hn[:, t] * r * (1 - r)
-            dgh[:, t, :hd] = dr_pre
-            dgh[:, t, hd : 2 * hd] = dz_pre
-            dgh[:, t, 2 * hd :] = dn_pre * r
-            dgi_n[:, t] = dn_pre
-            dh = torch.addmm(dh * z, dgh[:, t], w_hh)
-        flat = dgh.view(-1, 3 * hd)
-        dw_hh = flat.t() @ hprev.reshape(-1, hd)
-        db_hh = flat.sum(0)
-        dgi = torch.cat([dgh[..., : 2 * hd], dgi_n], dim=-1)
-        return dgi, dh, dw_hh, db_hh
+            if t < steps - 1:
+                dh = dh + dhs[t]
+            dn = torch.mul(dh, a_n[t], out=dgi_n[t])
+            torch.mul(dh, b_z[t], out=dgh[t, :, hd : 2 * hd])
+            torch.mul(dn, c_r[t], out=dgh[t, :, :hd])
+            torch.mul(dn, r[t], out=dgh[t, :, 2 * hd :])
+            if t > 0 or ctx.needs_input_grad[1]:  # no gradient for a constant (zero) initial state
+                dh = torch.addmm(dh * z[t], dgh[t], w_hh)
+        dw_hh = dgh[0].t() @ h0
+        if steps > 1:
+            dw_hh.addmm_(dgh[1:].reshape(-1, 3 * hd).t(), hs[:-1].reshape(-1, hd))
+        db_hh = dgh.sum((0, 1))
+        dgh[..., 2 * hd :] = dgi_n  # the input-gate gradient differs from the hidden-gate one only in n
+        return dgh, (dh if ctx.needs_input_grad[1] else None), dw_hh, db_hh
 
 
 def gru_sequence(
-    rnn: nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training-time equivalent of ``rnn(x, h0)`` for a batch-first ``nn.GRU``, lean in memory (see above)."""
-    inp = x
+    rnn: nn.GRU, x: torch.Tensor, h0: Sequence[torch.Tensor] | torch.Tensor | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Training-time equivalent of ``rnn(x, h0)`` for a batch-first ``nn.GRU``, lean in memory (see above).
+
+    Returns the last layer's outputs (N, T, H) (a view of a time-major buffer) and the per-layer final hidden states
+    as a list (not stacked, so no extra copy is kept alive by autograd).
+    """
+    inp = x.transpose(0, 1)
     finals = []
     for layer in range(rnn.num_layers):
         w_ih = getattr(rnn, f"weight_ih_l{layer}")
@@ -416,5 +433,5 @@ def gru_sequence(
         gi = F.linear(inp, w_ih, b_ih)
         h_init = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0[layer]
         inp = _GRURecurrence.apply(gi, h_init, w_hh, b_hh)
-        finals.append(inp[:, -1])
-    return inp, torch.stack(finals)
+        finals.append(inp[-1])
+    return inp.transpose(0, 1), finals

@@ -21,6 +21,7 @@ from rwm_core.data.dataset import Dataset
 from rwm_core.data.windows import contiguous_split, gather_windows, valid_window_starts
 from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.rollout import autoregressive_predict
+from rwm_core.errors import InputError
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 
 
@@ -46,7 +47,7 @@ def heldout_windows(
             break
         h //= 2
     else:
-        raise ValueError(
+        raise InputError(
             f"no held-out window of length >= {history + 1} (val_fraction={val_fraction}, {ds.n_rows} rows)"
         )
     if h != horizon:

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rwm_core.artifacts import atomic_path
+from rwm_core.errors import InputError
 
 _DIR_RE = re.compile(r"lambda(?P<lam>[^_]+)_seed(?P<seed>\d+)$")
 SWEEP_COLUMNS = (
@@ -37,7 +38,7 @@ def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     d = Path(policy_dir)
     m = _DIR_RE.search(d.name)
     if not m:
-        raise ValueError(f"{d}: not a policy directory named lambda<λ>_seed<seed>")
+        raise InputError(f"{d}: not a policy directory named lambda<λ>_seed<seed>")
     metrics = pd.read_csv(d / "metrics.csv")
     last = metrics.tail(tail)
     row: dict[str, Any] = {

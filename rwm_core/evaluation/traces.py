@@ -14,6 +14,7 @@ import torch
 
 from rwm_core.data.dataset import Dataset
 from rwm_core.dynamics.rollout import autoregressive_predict
+from rwm_core.errors import InputError
 from rwm_core.evaluation.uncertainty import held_out_starts
 
 
@@ -39,7 +40,7 @@ def prediction_traces(
         horizon //= 2
         starts = held_out_starts(ds, val_fraction, h + horizon)
     if len(starts) == 0:
-        raise ValueError(f"{dataset}: no held-out window long enough for the prediction figure")
+        raise InputError(f"{dataset}: no held-out window long enough for the prediction figure")
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(starts, size=min(n_windows, len(starts)), replace=False))
     rows = ds.gather(pick, h + horizon)

@@ -22,6 +22,7 @@ from rwm_core.config import EvaluationConfig, to_dict
 from rwm_core.data.dataset import Dataset
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.dynamics.rollout import autoregressive_predict
+from rwm_core.errors import InputError
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 
 
@@ -72,7 +73,7 @@ def uncertainty_error(
         steps //= 2
         starts = held_out_starts(ds, val_fraction, h + steps)
     if len(starts) == 0:
-        raise ValueError(f"{dataset}: no held-out window of {h + 10} clean rows for the uncertainty study")
+        raise InputError(f"{dataset}: no held-out window of {h + 10} clean rows for the uncertainty study")
     if steps != cfg.uncertainty_steps:
         warnings.append(f"held-out episodes are short: rolled {steps} steps instead of {cfg.uncertainty_steps}")
     n = min(cfg.uncertainty_windows, len(starts))

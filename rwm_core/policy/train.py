@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from rsl_rl.algorithms import PPO
 
+from rwm_core import artifacts
 from rwm_core.artifacts import atomic_path, write_manifest
 from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
@@ -73,9 +74,8 @@ def ppo_config(cfg: PolicyConfig) -> dict[str, Any]:
     }
 
 
-def _latest_checkpoint(out: Path) -> Path | None:
-    ckpts = sorted((out / CHECKPOINT_DIR).glob("iter_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    return ckpts[-1] if ckpts else None
+# keys that only say how long, how often or how to evaluate; checkpoints under other values can be continued
+RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "eval_episodes", "eval_episode_steps"})
 
 
 def _save(path: Path, alg: PPO, iteration: int, extra: dict[str, Any]) -> None:
@@ -128,8 +128,19 @@ def train_policy(
     with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summaries
         alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
 
+    fingerprint = artifacts.resume_fingerprint(
+        to_dict(cfg), RESUME_IGNORED, penalty=penalty, seed=seed, model=artifacts.sha256_file(model)
+    )
     start_iter = 0
-    if resume and (ckpt := _latest_checkpoint(out)) is not None:
+    ckpt = artifacts.latest_checkpoint(out / CHECKPOINT_DIR, cfg.iterations) if resume else None
+    if ckpt is not None and torch.load(ckpt, map_location="cpu", weights_only=False).get("fingerprint") != fingerprint:
+        removed = artifacts.clear_checkpoints(out / CHECKPOINT_DIR)
+        print(
+            f"train-policy: {removed} checkpoint(s) in {out / CHECKPOINT_DIR} came from another config, penalty, "
+            "seed or world model; starting from scratch"
+        )
+        ckpt = None
+    if ckpt is not None:
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         if state.get("format_version", 0) > POLICY_FORMAT_VERSION:
             raise PolicyTrainingError(f"{ckpt}: checkpoint format {state['format_version']} is newer than supported")
@@ -151,6 +162,7 @@ def train_policy(
         *(f"/episode_reward/{name}" for name in TERM_NAMES),
     ]
 
+    ckpt_extra = {"penalty": penalty, "seed": seed, "fingerprint": fingerprint}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -209,11 +221,11 @@ def train_policy(
             )
             bar.update(1)
         if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            _save(out / CHECKPOINT_DIR / f"iter_{it + 1}.pt", alg, it + 1, {"penalty": penalty, "seed": seed})
+            _save(out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1), alg, it + 1, ckpt_extra)
     if bar is not None:
         bar.close()
     logger.close()
-    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, {"penalty": penalty, "seed": seed})
+    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
     alg.eval_mode()
     export_actor(alg.get_policy(), out)
     summary = {"penalty": penalty, "seed": seed, "iterations": cfg.iterations, **last_row}
