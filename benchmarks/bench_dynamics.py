@@ -85,23 +85,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
-        res = run_one(args.child, args.steps, args.warmup, args.threads, args.seed, args.micro_batch,
-                      not args.no_tune_allocator)
+        res = run_one(
+            args.child, args.steps, args.warmup, args.threads, args.seed, args.micro_batch, not args.no_tune_allocator
+        )
         print(json.dumps(res))
         return 0
     results = []
     for b in args.batch_sizes:
-        cmd = [sys.executable, __file__, "--child", str(b), "--steps", str(args.steps), "--warmup",
-               str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed),
-               "--micro-batch", str(args.micro_batch)] + (["--no-tune-allocator"] if args.no_tune_allocator else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(b),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--threads",
+            str(args.threads),
+            "--seed",
+            str(args.seed),
+            "--micro-batch",
+            str(args.micro_batch),
+        ] + (["--no-tune-allocator"] if args.no_tune_allocator else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(res)
-        print(f"mini-batch {b:5d}: {res['windows_per_s_median']:7.1f} windows/s (median of {res['steps']} steps, "
-              f"best {res['windows_per_s_best']:.1f}), peak RSS {res['peak_rss_gb']:.2f} GB, "
-              f"{res['threads']} threads, micro-batch {res['micro_batch_size'] or 'none'}")
-    print(json.dumps({"benchmark": "dynamics_train_step", "config": {"ensemble": 5, "history": 32, "forecast": 8,
-                                                                        "hidden": 256}, "results": results}))
+        print(
+            f"mini-batch {b:5d}: {res['windows_per_s_median']:7.1f} windows/s (median of {res['steps']} steps, "
+            f"best {res['windows_per_s_best']:.1f}), peak RSS {res['peak_rss_gb']:.2f} GB, "
+            f"{res['threads']} threads, micro-batch {res['micro_batch_size'] or 'none'}"
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "dynamics_train_step",
+                "config": {"ensemble": 5, "history": 32, "forecast": 8, "hidden": 256},
+                "results": results,
+            }
+        )
+    )
     return 0
 
 

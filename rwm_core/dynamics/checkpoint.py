@@ -110,7 +110,13 @@ def load(path: str | Path, device: str | torch.device = "cpu", task: str = "anym
         model.load_state_dict(raw[STATE_DICT_KEY])
         normalizer = Normalizer.from_dict(raw["normalization"])
         loaded = LoadedDynamics(
-            model, normalizer, spec, "rwm_core", raw.get("task", task), version, raw.get("training_config"),
+            model,
+            normalizer,
+            spec,
+            "rwm_core",
+            raw.get("task", task),
+            version,
+            raw.get("training_config"),
             dict(raw.get("meta") or {}),
         )
     else:

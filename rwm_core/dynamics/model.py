@@ -114,9 +114,7 @@ def bound_logstd(raw: torch.Tensor, min_logstd: torch.Tensor, log_delta: torch.T
     return min_logstd + F.softplus(logstd - min_logstd)
 
 
-def _two_layer(
-    h: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, n_members: int
-) -> torch.Tensor:
+def _two_layer(h: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, n_members: int) -> torch.Tensor:
     """ReLU(first layer) for all members: ``h`` is (N, in) shared or (B, N, in) per member -> (B, N, out)."""
     if h.dim() == 2:
         n = h.shape[0]
@@ -166,9 +164,7 @@ class SystemDynamicsEnsemble(nn.Module):
         """Per-member head weights stacked along a leading member axis (differentiable copies, cheap)."""
         hs = self.state_heads
         if with_std:
-            w1 = torch.stack(
-                [torch.cat([h.state_mean_layers[0].weight, h.state_logstd_layers[0].weight]) for h in hs]
-            )
+            w1 = torch.stack([torch.cat([h.state_mean_layers[0].weight, h.state_logstd_layers[0].weight]) for h in hs])
             b1 = torch.stack([torch.cat([h.state_mean_layers[0].bias, h.state_logstd_layers[0].bias]) for h in hs])
         else:
             w1 = torch.stack([h.state_mean_layers[0].weight for h in hs])

@@ -21,9 +21,7 @@ JOINT_TYPES = ("HAA", "HFE", "KFE")
 JOINT_NAMES = tuple(f"{leg}_{jt}" for jt in JOINT_TYPES for leg in LEGS)
 
 # Default joint positions (rad) in JOINT_NAMES order: HAA 0, HFE +-0.4, KFE -+0.8 (front/hind as ANYmal-D).
-DEFAULT_JOINT_POS = np.array(
-    [0.0, 0.0, 0.0, 0.0, 0.4, -0.4, 0.4, -0.4, -0.8, 0.8, -0.8, 0.8], dtype=np.float32
-)
+DEFAULT_JOINT_POS = np.array([0.0, 0.0, 0.0, 0.0, 0.4, -0.4, 0.4, -0.4, -0.8, 0.8, -0.8, 0.8], dtype=np.float32)
 
 LAYOUT = ColumnLayout(
     blocks=(
