@@ -24,4 +24,5 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        "results/data/validation.json",
+        f"{RESULTS}/data/validation.json",
+        f"{RESULTS}/eval/dynamics.json",
