@@ -14,8 +14,7 @@ import torch
 
 from rwm_core.data.dataset import Dataset
 from rwm_core.dynamics.rollout import autoregressive_predict
-from rwm_core.errors import InputError
-from rwm_core.evaluation.uncertainty import held_out_starts
+from rwm_core.evaluation.prediction import heldout_windows
 
 
 def prediction_traces(
@@ -35,14 +34,8 @@ def prediction_traces(
     norm = loaded.normalizer
     ds = Dataset.load(dataset)
     h = ds.history
-    starts = held_out_starts(ds, val_fraction, h + horizon)
-    while len(starts) == 0 and horizon > 10:
-        horizon //= 2
-        starts = held_out_starts(ds, val_fraction, h + horizon)
-    if len(starts) == 0:
-        raise InputError(f"{dataset}: no held-out window long enough for the prediction figure")
     rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(starts, size=min(n_windows, len(starts)), replace=False))
+    pick, horizon = heldout_windows(ds, h, horizon, n_windows, val_fraction, rng)
     rows = ds.gather(pick, h + horizon)
     lay = ds.layout
     states_n = norm.normalize_state(rows[..., lay.state]).to(device)

@@ -11,6 +11,7 @@ predictions).
 from __future__ import annotations
 
 import time
+import warnings as warnings_module
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,9 @@ from scipy import stats
 from rwm_core.artifacts import atomic_write_json, build_manifest
 from rwm_core.config import EvaluationConfig, to_dict
 from rwm_core.data.dataset import Dataset
-from rwm_core.data.windows import valid_window_starts
 from rwm_core.dynamics.rollout import autoregressive_predict
-from rwm_core.errors import InputError
+from rwm_core.evaluation.prediction import heldout_windows
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
-
-
-def held_out_starts(ds: Dataset, val_fraction: float, length: int) -> np.ndarray:
-    """Starts of clean windows of ``length`` rows lying wholly inside the held-out blocks."""
-    from rwm_core.data.windows import contiguous_split
-
-    starts = valid_window_starts(ds.data[:, ds.layout.termination_column], length)
-    _, val = contiguous_split(starts, ds.n_rows, length, val_fraction)
-    return val
 
 
 def _correlations(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -66,20 +57,11 @@ def uncertainty_error(
     ds = Dataset.load(dataset)
     ds.normalizer = loaded.normalizer
     h = ds.history
-    steps = cfg.uncertainty_steps
-    warnings: list[str] = []
-    starts = held_out_starts(ds, val_fraction, h + steps)
-    while len(starts) == 0 and steps > 10:
-        steps //= 2
-        starts = held_out_starts(ds, val_fraction, h + steps)
-    if len(starts) == 0:
-        raise InputError(f"{dataset}: no held-out window of {h + 10} clean rows for the uncertainty study")
-    if steps != cfg.uncertainty_steps:
-        warnings.append(f"held-out episodes are short: rolled {steps} steps instead of {cfg.uncertainty_steps}")
-    n = min(cfg.uncertainty_windows, len(starts))
-    if n < cfg.uncertainty_windows:
-        warnings.append(f"only {n} held-out windows available (asked for {cfg.uncertainty_windows})")
-    pick = np.sort(rng.choice(starts, size=n, replace=False))
+    with warnings_module.catch_warnings(record=True) as caught:
+        warnings_module.simplefilter("always")
+        pick, steps = heldout_windows(ds, h, cfg.uncertainty_steps, cfg.uncertainty_windows, val_fraction, rng)
+    warnings = [str(w.message) for w in caught]
+    n = len(pick)
     batch = ds.batch(pick, h + steps)
     res = autoregressive_predict(net, batch.states.to(dev), batch.actions.to(dev), h)
     truth = batch.states[:, h:].to(dev)

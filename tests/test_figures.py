@@ -1,0 +1,99 @@
+"""Evaluation studies and figures on a tiny model: uncertainty-error, prediction traces, sweep table and PDFs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rwm_core.config import DatasetConfig, DynamicsConfig, EvaluationConfig, PolicyConfig
+from rwm_core.data.dataset import Dataset
+from rwm_core.data.io import write_csv_file
+from rwm_core.data.synthetic import synthetic_rows
+from rwm_core.data.validate import validate_dataset
+from rwm_core.dynamics import checkpoint as ckpt
+from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
+from rwm_core.evaluation.sweep import SWEEP_COLUMNS, policy_row, sweep_table
+from rwm_core.evaluation.traces import prediction_traces
+from rwm_core.evaluation.uncertainty import uncertainty_error
+from rwm_core.plots.prediction import plot_prediction
+from rwm_core.plots.sweep import plot_penalty_sweep
+from rwm_core.plots.uncertainty import plot_uncertainty_error
+from rwm_core.tasks import get_task
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page[^s]", path.read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("fig")
+    (tmp / "csv").mkdir()
+    write_csv_file(tmp / "csv" / "state_action_data_0.csv", synthetic_rows(4000, seed=6), list(range(57, 66)))
+    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=8, forecast=3), progress=False)
+    ds = Dataset.load(tmp / "data")
+    torch.manual_seed(1)
+    model = SystemDynamicsEnsemble(
+        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
+    )
+    ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
+    return tmp / "model.pt", tmp / "data"
+
+
+def test_uncertainty_error_report_and_figure(tiny, tmp_path: Path) -> None:
+    model, data = tiny
+    cfg = EvaluationConfig(uncertainty_windows=6, uncertainty_steps=30)
+    report = uncertainty_error(model, data, tmp_path / "u.json", cfg, val_fraction=0.2, device="cpu")
+    saved = json.loads((tmp_path / "u.json").read_text())
+    assert saved["windows"] == 6 and saved["steps"] == 30
+    assert len(saved["per_step_error"]) == 30 and len(saved["per_step_uncertainty"]) == 30
+    for key in ("step_averaged", "pooled"):
+        assert np.isfinite(saved[key]["pearson"]) and np.isfinite(saved[key]["spearman"])
+        assert -1 <= saved[key]["pearson"] <= 1
+    assert saved["pooled"]["n"] == 6 * 30
+    assert min(saved["per_step_uncertainty"]) > 0  # three members disagree
+    plot_uncertainty_error(report, tmp_path / "u.pdf")
+    assert pdf_pages(tmp_path / "u.pdf") == 2
+
+
+def test_prediction_traces_and_figure(tiny, tmp_path: Path) -> None:
+    model, data = tiny
+    tr = prediction_traces(model, data, n_windows=2, horizon=20, val_fraction=0.2)
+    assert tr["truth"].shape == (2, 8 + 20, 45)
+    assert tr["mean"].shape == (2, 20, 45) and tr["members"].shape == (3, 2, 20, 45)
+    # members bracket nothing in particular, but they differ from each other and from the mean
+    assert not np.allclose(tr["members"][0], tr["members"][1])
+    plot_prediction(tr, get_task("anymal_d_flat"), tmp_path / "p.pdf")
+    assert pdf_pages(tmp_path / "p.pdf") == 2
+
+
+def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
+    from rwm_core.policy.evaluate import evaluate_policy_dir
+    from rwm_core.policy.train import train_policy
+
+    model, data = tiny
+    cfg = PolicyConfig(
+        num_envs=16, iterations=3, steps_per_env=8, mini_batches=2, eval_episodes=1, eval_episode_steps=40
+    )
+    dirs = []
+    for lam in (0.0, 2.0):
+        d = tmp_path / f"lambda{lam:g}_seed0"
+        train_policy(model, data, d, cfg, penalty=lam, seed=0, device="cpu", progress=False)
+        evaluate_policy_dir(d, d / "sim_eval.json", cfg, seed=0, progress=False)
+        dirs.append(d)
+    table = sweep_table(dirs, tail=2)
+    assert list(table.columns) == list(SWEEP_COLUMNS)
+    assert table["penalty"].tolist() == [0.0, 2.0] and table["seed"].tolist() == [0, 0]
+    assert np.isfinite(table["sim_return"]).all() and (table["sim_fall_rate"].between(0, 1)).all()
+    curves = {
+        (r["penalty"], r["seed"]): pd.read_csv(d / "metrics.csv")
+        for d, r in zip(dirs, (policy_row(d, 2) for d in dirs), strict=True)
+    }
+    plot_penalty_sweep(table, curves, tmp_path / "sweep.pdf")
+    assert pdf_pages(tmp_path / "sweep.pdf") == 2
