@@ -94,7 +94,6 @@ class PolicyConfig:
     steps_per_env: int = 24
     checkpoint_every: int = 50
     episode_length: int = 256
-    init_data_ratio: float = 0.8
     observation_noise: bool = True
     # PPO (rsl-rl-lib), SPEC §5
     actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])

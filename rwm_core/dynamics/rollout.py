@@ -28,24 +28,74 @@ class StepResult:
     termination_logits: torch.Tensor | None  # (N, 1)
 
 
+class _FusedBases:
+    """Both GRU bases advanced one step together (inference only): the hot path of imagination.
+
+    The bases read the same input, so the first layer's input projection is one GEMM for both; every other product
+    runs as one batched GEMM over the two bases, and the gate arithmetic runs once on the stacked (2, N, ·) tensors.
+    The weights are a snapshot taken at construction: build a new rollout after changing the model's weights.
+    """
+
+    def __init__(self, model: SystemDynamicsEnsemble) -> None:
+        rnns = (model.state_base.memory.rnn, model.auxiliary_base.memory.rnn)
+        self.layers = rnns[0].num_layers
+        self.hidden = rnns[0].hidden_size
+
+        def stack(name: str) -> torch.Tensor:
+            return torch.stack([getattr(r, name).detach() for r in rnns])
+
+        # layer 0: one (in, 2 * 3H) projection shared by both bases
+        self.w_ih0 = torch.cat([r.weight_ih_l0.detach() for r in rnns]).t().contiguous()
+        self.b_ih0 = torch.cat([r.bias_ih_l0.detach() for r in rnns])
+        self.w_ih = [None] + [stack(f"weight_ih_l{i}").transpose(1, 2).contiguous() for i in range(1, self.layers)]
+        self.b_ih = [None] + [stack(f"bias_ih_l{i}").unsqueeze(1) for i in range(1, self.layers)]
+        self.w_hh = [stack(f"weight_hh_l{i}").transpose(1, 2).contiguous() for i in range(self.layers)]
+        self.b_hh = [stack(f"bias_hh_l{i}").unsqueeze(1) for i in range(self.layers)]
+
+    def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, in), ``h`` (2, L, N, H) -> new hidden (2, L, N, H); [:, -1] are the features of each base."""
+        n, hd = x.shape[0], self.hidden
+        out = torch.empty_like(h)
+        inp: torch.Tensor | None = None
+        for layer in range(self.layers):
+            if layer == 0:
+                gi = torch.addmm(self.b_ih0, x, self.w_ih0).view(n, 2, 3 * hd).transpose(0, 1)
+            else:
+                gi = torch.baddbmm(self.b_ih[layer], inp, self.w_ih[layer])
+            gh = torch.baddbmm(self.b_hh[layer], h[:, layer], self.w_hh[layer])
+            rz = torch.sigmoid(gi[..., : 2 * hd] + gh[..., : 2 * hd])
+            r, z = rz[..., :hd], rz[..., hd:]
+            cand = torch.tanh(torch.addcmul(gi[..., 2 * hd :], r, gh[..., 2 * hd :]))
+            # h' = (1 - z) * n + z * h = n + z * (h - n)
+            new = torch.addcmul(cand, z, h[:, layer] - cand)
+            out[:, layer] = new
+            inp = new
+        return out
+
+
 class EnsembleRollout:
     """Hidden states of both GRU bases for N rows, plus each row's assigned ensemble member (or None = mean)."""
 
     def __init__(self, model: SystemDynamicsEnsemble, member_ids: torch.Tensor | None = None) -> None:
         self.model = model
         self.member_ids = member_ids
-        self.h_state: torch.Tensor | None = None  # (L, N, hidden)
-        self.h_aux: torch.Tensor | None = None
+        self.h: torch.Tensor | None = None  # (2, L, N, hidden): state base, auxiliary base
+        self._fused: _FusedBases | None = None
+
+    @property
+    def h_state(self) -> torch.Tensor | None:
+        return None if self.h is None else self.h[0]
+
+    @property
+    def h_aux(self) -> torch.Tensor | None:
+        return None if self.h is None else self.h[1]
 
     def reset(self, rows: torch.Tensor | Sequence[int] | None = None) -> None:
         """Forget the context of all rows (or zero the given rows)."""
         if rows is None:
-            self.h_state = self.h_aux = None
-            return
-        for name in ("h_state", "h_aux"):
-            h = getattr(self, name)
-            if h is not None:
-                h[:, rows] = 0.0
+            self.h = None
+        elif self.h is not None:
+            self.h[:, :, rows] = 0.0
 
     @torch.no_grad()
     def warmup(
@@ -61,24 +111,24 @@ class EnsembleRollout:
         fs, fa, hs, ha = self.model.encode(states, actions)
         ids = self.member_ids
         if rows is None:
-            self.h_state, self.h_aux = hs, ha
+            self.h = torch.stack([hs, ha])
         else:
-            if self.h_state is None or self.h_aux is None:
+            if self.h is None:
                 raise RuntimeError("warmup(rows=...) needs a previous full warmup")
-            self.h_state[:, rows] = hs
-            self.h_aux[:, rows] = ha
+            self.h[0][:, rows] = hs
+            self.h[1][:, rows] = ha
             ids = None if ids is None else ids[rows]
         return self._heads(fs, fa, states[:, -1], ids, lean)
 
     @torch.no_grad()
     def step(self, states: torch.Tensor, actions: torch.Tensor, lean: bool = True) -> StepResult:
         """One step for every row: ``states`` (N, D) the current state, ``actions`` (N, A) the next action."""
-        if self.h_state is None:
+        if self.h is None:
             raise RuntimeError("call warmup() before step()")
-        fs, fa, self.h_state, self.h_aux = self.model.encode(
-            states.unsqueeze(1), actions.unsqueeze(1), self.h_state, self.h_aux
-        )
-        return self._heads(fs, fa, states, self.member_ids, lean)
+        if self._fused is None:
+            self._fused = _FusedBases(self.model)
+        self.h = self._fused.step(torch.cat([states, actions], dim=-1), self.h)
+        return self._heads(self.h[0, -1], self.h[1, -1], states, self.member_ids, lean)
 
     def _heads(
         self, fs: torch.Tensor, fa: torch.Tensor, last: torch.Tensor, ids: torch.Tensor | None, lean: bool
