@@ -81,8 +81,8 @@ def plot_noise_robustness(report: dict[str, Any], path: str | Path, step_dt: flo
         ax.set_ylabel("relative AR error  Σ|pred − true| / Σ|true|")
         ax.set_yscale("log")
         ax.set_title(
-            f"Robustness to input noise: {report.get('n_windows', '?')} held-out windows, "
-            f"Gaussian noise on states and actions (normalised units)"
+            f"Robustness to input noise ({report.get('n_windows', '?')} held-out windows)\n"
+            "Gaussian noise of std σ on the states and actions fed to the model (normalised units)"
         )
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, ncol=2)
