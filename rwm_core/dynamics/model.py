@@ -298,9 +298,12 @@ def select_members(x: torch.Tensor, member_ids: torch.Tensor | None) -> torch.Te
 
 def epistemic_uncertainty(means: torch.Tensor) -> torch.Tensor:
     """Std over members (unbiased, as ``torch.std``) of the predicted means, summed over dims; 0 for B = 1."""
-    if means.shape[0] < 2:
+    b = means.shape[0]
+    if b < 2:
         return means.new_zeros(means.shape[1])
-    return means.std(dim=0).sum(-1)
+    # written out: torch.std over the leading (member) dim is an order of magnitude slower on CPU
+    dev = means - means.mean(0, keepdim=True)
+    return (dev.square().sum(0) / (b - 1)).sqrt().sum(-1)
 
 
 def summarize(
