@@ -215,3 +215,21 @@ def test_cli_exit_code_in_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "missing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_independent_files_break_windows_without_termination_labels(tmp_path: Path, rows: np.ndarray) -> None:
+    from rwm_core.data.io import write_streams_marker
+
+    r = rows.copy()
+    r[:, TASK.LAYOUT.termination_column] = 0
+    d = write_rows(tmp_path / "data", r, n_files=3)
+    joined = validate_dataset(d, tmp_path / "joined", progress=False)
+    write_streams_marker(d)
+    split = validate_dataset(d, tmp_path / "split", progress=False)
+    assert joined["episodes"] == 1 and split["episodes"] == 3 and split["terminations"] == 0
+    ds = Dataset.load(tmp_path / "split")
+    bounds = np.cumsum([len(c) for c in np.array_split(r, 3)])[:-1]  # first rows of files 1 and 2
+    for s in ds.window_starts:
+        assert not any(s < b < s + ds.window_length for b in bounds)
+    assert joined["valid_windows"] - split["valid_windows"] == 2 * (ds.window_length - 1)
+    np.testing.assert_array_equal(np.flatnonzero(ds.episode_ends()), bounds - 1)

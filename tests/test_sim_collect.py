@@ -31,14 +31,14 @@ def _load(out: Path) -> list[np.ndarray]:
 def test_files_and_layout(run):
     out, _ = run
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"state_action_data_{i}.csv" for i in range(3)]
+    assert names == [f"state_action_data_{i}.csv" for i in range(3)] + ["streams.json"]
+    assert json.loads((out / "streams.json").read_text())["independent_files"] is True
     tables = _load(out)
     assert [len(t) for t in tables] == [1000, 1000, 500]
     for t in tables:
         assert t.shape[1] == 66 and np.all(np.isfinite(t))
         binary = t[:, L.binary_columns()]
         assert np.all((binary == 0) | (binary == 1))
-        assert t[-1, L.termination_column] == 1.0  # files are concatenated downstream
         assert np.all(t[0, L.action] == 0.0)  # each file starts with a fresh episode
     first_line = (out / "state_action_data_0.csv").read_text().splitlines()[0]
     assert len(first_line.split(",")) == 66 and "-0," not in first_line
@@ -123,7 +123,7 @@ def test_action_column_is_the_action_sent_one_step_earlier(monkeypatch):
 def test_stale_files_are_removed(tmp_path):
     simulate(tmp_path, rows=600, seed=0, rows_per_file=200, progress=False)
     s = simulate(tmp_path, rows=300, seed=0, rows_per_file=200, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state_action_data_0.csv", "state_action_data_1.csv"]
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["state_action_data_0.csv", "state_action_data_1.csv"]
     assert s["removed_stale_files"] == ["state_action_data_2.csv"]
 
 

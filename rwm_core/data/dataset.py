@@ -65,6 +65,15 @@ class Dataset:
     def n_rows(self) -> int:
         return int(self.data.shape[0])
 
+    def episode_ends(self) -> np.ndarray:
+        """Rows after which a new episode starts: terminations, plus the last row of every independent stream."""
+        ends = np.asarray(self.data[:, self.layout.termination_column]) != 0
+        stream_ends = self.meta.get("stream_ends") or []
+        if stream_ends:
+            ends = ends.copy()
+            ends[np.asarray(stream_ends, dtype=np.int64)] = True
+        return ends
+
     def split(self, val_fraction: float, n_blocks: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Train/validation window starts from held-out contiguous blocks of the series."""
         return contiguous_split(self.window_starts, self.n_rows, self.window_length, val_fraction, n_blocks)

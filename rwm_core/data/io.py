@@ -7,6 +7,7 @@ short file; here every problem is one immediate :class:`DatasetError`.
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 from rwm_core.errors import RwmError
 
 FILE_PATTERN = re.compile(r"^state_action_data_(\d+)\.csv$")
+STREAMS_FILE = "streams.json"  # optional: {"independent_files": true} when every file is its own episode stream
 
 
 class DatasetError(RwmError, ValueError):
@@ -122,3 +124,26 @@ def write_csv_file(path: str | Path, rows: np.ndarray, binary_columns: list[int]
         fmt[c] = "%d"
     with atomic_path(path) as tmp:
         np.savetxt(tmp, rows + 0.0, fmt=fmt, delimiter=",")  # + 0.0 writes -0 as 0
+
+
+def files_are_independent(data_dir: str | Path) -> bool:
+    """True when ``streams.json`` in ``data_dir`` says each file is its own episode stream (our simulator's output).
+
+    Upstream files are consecutive pieces of one stream and carry no such file; then windows may cross files.
+    """
+    p = Path(data_dir) / STREAMS_FILE
+    if not p.exists():
+        return False
+    try:
+        return bool(json.loads(p.read_text()).get("independent_files", False))
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise DatasetError(f'{p}: expected a JSON object like {{"independent_files": true}} ({e})') from None
+
+
+def write_streams_marker(data_dir: str | Path) -> None:
+    from rwm_core.artifacts import atomic_write_json
+
+    atomic_write_json(
+        Path(data_dir) / STREAMS_FILE,
+        {"independent_files": True, "why": "each file starts a new episode stream; windows must not cross files"},
+    )

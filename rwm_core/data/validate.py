@@ -15,7 +15,7 @@ import numpy as np
 from rwm_core.artifacts import atomic_dir, atomic_write_json, build_manifest, sha256_file
 from rwm_core.config import DatasetConfig, to_dict
 from rwm_core.data.dataset import Dataset
-from rwm_core.data.io import DatasetError, check_binary, list_data_files, read_csv_file
+from rwm_core.data.io import DatasetError, check_binary, files_are_independent, list_data_files, read_csv_file
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.tasks import get_task
@@ -104,7 +104,13 @@ def validate_dataset(
             f"{cfg.forecast} = {length} rows"
         )
     term = data[:, layout.termination_column]
-    starts = valid_window_starts(term, length)
+    # independent files (our simulator's output) end their episode streams without a termination label
+    stream_ends: list[int] = []
+    if files_are_independent(data_dir):
+        stream_ends = (np.cumsum([f["rows"] for f in files])[:-1] - 1).tolist()
+    ends = term != 0
+    ends[stream_ends] = True
+    starts = valid_window_starts(ends, length)
     if len(starts) == 0:
         raise DatasetError(
             f"{data_dir}: no valid window of {length} rows: every span of {length - 1} consecutive rows holds a "
@@ -112,7 +118,7 @@ def validate_dataset(
             f"+ forecast {cfg.forecast}"
         )
     n_term = int((term != 0).sum())
-    episodes = n_term + (0 if term[-1] != 0 else 1)
+    episodes = int(ends.sum()) + (0 if ends[-1] else 1)
     normalizer = Normalizer.build(cfg.normalization, task, data[:, layout.state], data[:, layout.action])
     summary, warnings = summarize(data, task, cfg)
     report: dict[str, Any] = {
@@ -121,6 +127,7 @@ def validate_dataset(
         "files": files,
         "rows": n_rows,
         "terminations": n_term,
+        "independent_files": bool(stream_ends),
         "episodes": episodes,
         "history": cfg.history,
         "forecast": cfg.forecast,
@@ -136,7 +143,7 @@ def validate_dataset(
         task_name=cfg.task,
         history=cfg.history,
         forecast=cfg.forecast,
-        meta={"source_dir": str(data_dir), "files": [f["file"] for f in files]},
+        meta={"source_dir": str(data_dir), "files": [f["file"] for f in files], "stream_ends": stream_ends},
     )
     from rwm_core.plots.overview import plot_overview
 

@@ -11,7 +11,10 @@ import torch
 
 
 def valid_window_starts(termination: np.ndarray, length: int) -> np.ndarray:
-    """Start indices of valid windows, O(rows) time and memory (prefix sum over termination flags)."""
+    """Start indices of valid windows, O(rows) time and memory (prefix sum over termination flags).
+
+    ``termination`` may be any episode-end mask (see :meth:`rwm_core.data.dataset.Dataset.episode_ends`).
+    """
     n = int(termination.shape[0])
     if length < 1:
         raise ValueError(f"window length must be >= 1, got {length}")

@@ -37,7 +37,7 @@ def heldout_windows(
 
     If none exist, the horizon is halved (with a warning) until some do.
     """
-    term = np.asarray(ds.data[:, ds.layout.termination_column])
+    term = ds.episode_ends()
     h = horizon
     while h >= 1:
         length = history + h

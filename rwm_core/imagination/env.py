@@ -66,7 +66,7 @@ class ImaginationEnv:
 
         # the dataset rows live on the env's device; history windows need only H clean rows
         self.rows = torch.from_numpy(np.ascontiguousarray(dataset.data)).to(self.device)
-        starts = valid_window_starts(dataset.data[:, lay.termination_column], self.history)
+        starts = valid_window_starts(dataset.episode_ends(), self.history)
         if len(starts) == 0:
             raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
         self.init_starts = torch.from_numpy(starts).to(self.device)

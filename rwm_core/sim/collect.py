@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from rwm_core.data.io import write_csv_file
+from rwm_core.data.io import write_csv_file, write_streams_marker
 from rwm_core.sim.gait import GaitParams, TrotController
 from rwm_core.sim.robot import N_COLS, QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
 
 FILE_PATTERN = "state_action_data_{}.csv"
-_TERM = task.LAYOUT.termination_column
 _FOOT = task.LAYOUT.block("foot_contact")
 _BINARY = set(task.LAYOUT.binary_columns())
 
@@ -149,18 +148,16 @@ def _init_worker(q: Any) -> None:
     _progress_queue = q
 
 
-def _file_job(args: tuple[str, int, int, int, CollectionConfig]) -> _Stats:
+def _file_job(args: tuple[str, int, int, int, CollectionConfig], cb: Any = None) -> _Stats:
     out_dir, index, n_rows, seed, cfg = args
     rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(index,)))
-    cb = None
-    if _progress_queue is not None:
+    if cb is None and _progress_queue is not None:
         q = _progress_queue
 
         def cb(n: int) -> None:
             q.put(n)
 
     table, cmds, falls = generate_rows(n_rows, rng, cfg, cb)
-    table[-1, _TERM] = 1.0  # files are concatenated: never let a training window splice two files
     write_table(Path(out_dir) / FILE_PATTERN.format(index), table)
     return _stats(table, cmds, falls)
 
@@ -177,9 +174,10 @@ def simulate(
     """Write ``ceil(rows / rows_per_file)`` files ``state_action_data_<i>.csv`` of simulated trotting data.
 
     File i is an independent episode stream seeded from (seed, i), so the output is byte-identical for a seed on
-    one machine whatever ``workers`` is. Each file starts with a fresh episode, and its LAST row carries
-    termination = 1 (in addition to the rows where the robot fell), because downstream the files are concatenated
-    and a training window must not splice the end of one file onto the start of the next. Files
+    one machine whatever ``workers`` is. Each file starts with a fresh episode; ``streams.json`` in ``out_dir``
+    says so, and ``rwm validate`` then keeps training windows from splicing one file onto the next without
+    marking the file ends as terminations (a termination label on a normal walking state would teach the world
+    model's termination head that walking ends episodes). Files
     ``state_action_data_<j>.csv`` with j >= the new file count, left in ``out_dir`` by an earlier longer run, are
     deleted (and listed in the summary) for the same reason.
     Returns a JSON-serialisable summary (throughput, falls, speeds, command tracking correlations, foot duty).
@@ -213,12 +211,7 @@ def simulate(
         if workers == 1:
             _progress_queue = None
             for job in jobs:
-                cb_bar = bar.update if progress else None
-                rng = np.random.default_rng(np.random.SeedSequence(entropy=job[3], spawn_key=(job[1],)))
-                table, cmds, falls = generate_rows(job[2], rng, cfg, cb_bar)
-                table[-1, _TERM] = 1.0
-                write_table(out / FILE_PATTERN.format(job[1]), table)
-                total.add(_stats(table, cmds, falls))
+                total.add(_file_job(job, bar.update if progress else None))
         else:
             ctx = mp.get_context("spawn")
             q = ctx.Queue()
@@ -244,6 +237,7 @@ def simulate(
     finally:
         _progress_queue = None
         bar.close()
+    write_streams_marker(out)
     seconds = time.perf_counter() - t0
     summary = summarize(total, n_files, seconds)
     summary["removed_stale_files"] = sorted(p.name for p in stale)
