@@ -32,6 +32,17 @@ def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: s
     return p
 
 
+def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by the world-model studies (held-out windows of a dataset artifact)."""
+    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
+    p.add_argument("--dataset", required=True, help="dataset artifact directory")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="evaluation"))
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+
+
 def _print_summary(summary: dict[str, Any], keys: Sequence[str]) -> None:
     parts = [f"{k}={summary[k]}" for k in keys if k in summary]
     print("; ".join(parts))
@@ -287,13 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Roll the world model autoregressively over held-out windows and write the relative error per forecast "
         "step (also under observation noise, and for a hold-the-last-state baseline) as JSON.",
     )
-    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
-    p.add_argument("--dataset", required=True, help="dataset artifact directory")
-    p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="evaluation"))
-    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    _add_model_evaluation_args(p)
 
     p = _add(
         sub,
@@ -303,13 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Roll held-out windows with the ensemble mean, record per step the epistemic uncertainty and the prediction "
         "error, and write their Pearson and Spearman correlations (step-averaged and pooled) as JSON.",
     )
-    p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
-    p.add_argument("--dataset", required=True, help="dataset artifact directory")
-    p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="evaluation"))
-    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (as in pretraining)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    _add_model_evaluation_args(p)
 
     p = _add(
         sub,
