@@ -109,11 +109,17 @@ def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
     from rwm_core.evaluation.prediction import evaluate_dynamics
 
     cfg = parse_params(EvaluationConfig, args.params, "evaluation")
-    summary = evaluate_dynamics(
+    report = evaluate_dynamics(
         args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
     )
-    keys = [k for k, v in summary.items() if not isinstance(v, list | dict)]
-    _print_summary(summary, keys)
+    s = report["summary"]
+    k = s["compare_steps"]
+    at = ", ".join(f"step {step}: {s['model_at'][step]:.3f} vs {s['baseline_at'][step]:.3f}" for step in s["model_at"])
+    print(
+        f"relative AR error over {report['n_windows']} held-out windows x {report['horizon']} steps: model "
+        f"{s['model_mean']:.3f} vs hold-last-state {s['baseline_mean']:.3f} ({at}); beats the baseline at every "
+        f"step up to {k}: {s['beats_baseline_every_step']} -> {args.out}"
+    )
     return 0
 
 
