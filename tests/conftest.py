@@ -32,3 +32,22 @@ def rows() -> np.ndarray:
 @pytest.fixture
 def data_dir(tmp_path: Path, rows: np.ndarray) -> Path:
     return write_rows(tmp_path / "data", rows)
+
+
+def tiny_world(tmp: Path, n_rows: int, rows_seed: int, history: int, model_seed: int):
+    """A validated synthetic dataset artifact in ``tmp/data`` and a small untrained 3-member ensemble for it."""
+    import torch
+
+    from rwm_core.config import DatasetConfig, DynamicsConfig
+    from rwm_core.data.dataset import Dataset
+    from rwm_core.data.validate import validate_dataset
+    from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
+
+    write_rows(tmp / "csv", synthetic_rows(n_rows, seed=rows_seed), n_files=1)
+    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=history, forecast=3), progress=False)
+    ds = Dataset.load(tmp / "data")
+    torch.manual_seed(model_seed)
+    model = SystemDynamicsEnsemble(
+        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
+    )
+    return model, ds

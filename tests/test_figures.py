@@ -9,15 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from conftest import tiny_world
 
-from rwm_core.config import DatasetConfig, DynamicsConfig, EvaluationConfig, PolicyConfig
-from rwm_core.data.dataset import Dataset
-from rwm_core.data.io import write_csv_file
-from rwm_core.data.synthetic import synthetic_rows
-from rwm_core.data.validate import validate_dataset
+from rwm_core.config import EvaluationConfig, PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt
-from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.evaluation.sweep import SWEEP_COLUMNS, policy_row, sweep_table
 from rwm_core.evaluation.traces import prediction_traces
 from rwm_core.evaluation.uncertainty import uncertainty_error
@@ -34,14 +29,7 @@ def pdf_pages(path: Path) -> int:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("fig")
-    (tmp / "csv").mkdir()
-    write_csv_file(tmp / "csv" / "state_action_data_0.csv", synthetic_rows(4000, seed=6), list(range(57, 66)))
-    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=8, forecast=3), progress=False)
-    ds = Dataset.load(tmp / "data")
-    torch.manual_seed(1)
-    model = SystemDynamicsEnsemble(
-        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
-    )
+    model, ds = tiny_world(tmp, 4000, rows_seed=6, history=8, model_seed=1)
     ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
     return tmp / "model.pt", tmp / "data"
 

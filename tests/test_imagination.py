@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_world
 
-from rwm_core.config import DatasetConfig, DynamicsConfig
 from rwm_core.data.dataset import Dataset
-from rwm_core.data.io import write_csv_file
-from rwm_core.data.synthetic import synthetic_rows
-from rwm_core.data.validate import validate_dataset
-from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
+from rwm_core.dynamics.model import SystemDynamicsEnsemble
 from rwm_core.dynamics.rollout import EnsembleRollout
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
 
@@ -21,15 +18,8 @@ H = 6
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[SystemDynamicsEnsemble, Dataset]:
     tmp = tmp_path_factory.mktemp("imag")
-    rows = synthetic_rows(2000, seed=2)
-    (tmp / "csv").mkdir()
-    write_csv_file(tmp / "csv" / "state_action_data_0.csv", rows, list(range(57, 66)))
-    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=H, forecast=3), progress=False)
-    ds = Dataset.load(tmp / "data")
-    torch.manual_seed(0)
-    model = SystemDynamicsEnsemble(
-        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
-    ).eval()
+    model, ds = tiny_world(tmp, 2000, rows_seed=2, history=H, model_seed=0)
+    model.eval()
     return model, ds
 
 

@@ -8,15 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_world
 from tensordict import TensorDict
 
-from rwm_core.config import DatasetConfig, DynamicsConfig, PolicyConfig
-from rwm_core.data.dataset import Dataset
-from rwm_core.data.io import write_csv_file
-from rwm_core.data.synthetic import synthetic_rows
-from rwm_core.data.validate import validate_dataset
+from rwm_core.config import PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt
-from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.errors import RwmError
 from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, export_actor
 from rwm_core.policy.train import train_policy
@@ -27,14 +23,7 @@ SMALL = PolicyConfig(num_envs=32, iterations=4, steps_per_env=8, checkpoint_ever
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("pol")
-    (tmp / "csv").mkdir()
-    write_csv_file(tmp / "csv" / "state_action_data_0.csv", synthetic_rows(1500, seed=4), list(range(57, 66)))
-    validate_dataset(tmp / "csv", tmp / "data", DatasetConfig(history=6, forecast=3), progress=False)
-    ds = Dataset.load(tmp / "data")
-    torch.manual_seed(0)
-    model = SystemDynamicsEnsemble(
-        ModelSpec.from_layout(ds.layout, DynamicsConfig(ensemble_size=3, hidden_size=24, head_hidden=16))
-    )
+    model, ds = tiny_world(tmp, 1500, rows_seed=4, history=6, model_seed=0)
     with torch.no_grad():
         for head in model.auxiliary_heads:
             head.termination_layers[2].bias.fill_(-5.0)
