@@ -206,3 +206,30 @@ def clear_checkpoints(directory: str | Path) -> int:
                 p.unlink()
                 n += 1
     return n
+
+
+def resumable_checkpoint(
+    directory: str | Path,
+    max_iteration: int,
+    fingerprint: str,
+    read: Any,
+    stored_fingerprint: Any,
+    stage: str,
+) -> tuple[Path, Any] | None:
+    """The latest checkpoint (path, payload read once) that may be continued, or None to start from scratch.
+
+    Checkpoints written under another fingerprint (config, seed, inputs) are removed, with a message, because a
+    later run would otherwise mix them with the new ones.
+    """
+    path = latest_checkpoint(directory, max_iteration)
+    if path is None:
+        return None
+    payload = read(path)
+    if stored_fingerprint(payload) == fingerprint:
+        return path, payload
+    removed = clear_checkpoints(directory)
+    print(
+        f"{stage}: {removed} checkpoint(s) in {directory} came from another config, seed or input; "
+        "starting from scratch"
+    )
+    return None

@@ -69,11 +69,6 @@ def loss_weights(cfg: DynamicsConfig) -> LossWeights:
     )
 
 
-def latest_checkpoint(out_dir: str | Path, max_iteration: int | None = None) -> Path | None:
-    """The checkpoint with the highest iteration (at most ``max_iteration``) under ``out_dir/checkpoints``."""
-    return artifacts.latest_checkpoint(Path(out_dir) / CHECKPOINT_DIR, max_iteration)
-
-
 def _artifact_root(dataset: str | Path) -> Path:
     p = Path(dataset)
     return p if p.is_dir() else p.parent
@@ -222,16 +217,20 @@ def pretrain(
 
     start_iter = 0
     last_good: Path | None = None
-    last = latest_checkpoint(out, cfg.iterations) if resume else None
-    if last is not None and (ckpt.read(last).get("meta") or {}).get("resume_fingerprint") != fingerprint:
-        removed = artifacts.clear_checkpoints(out / CHECKPOINT_DIR)
-        print(
-            f"pretrain: {removed} checkpoint(s) in {out / CHECKPOINT_DIR} came from another config, seed or dataset; "
-            "starting from scratch"
+    found = (
+        artifacts.resumable_checkpoint(
+            out / CHECKPOINT_DIR,
+            cfg.iterations,
+            fingerprint,
+            ckpt.read,
+            lambda raw: (raw.get("meta") or {}).get("resume_fingerprint"),
+            "pretrain",
         )
-        last = None
-    if last is not None:
-        raw = ckpt.read(last)
+        if resume
+        else None
+    )
+    if found is not None:
+        last, raw = found
         model.load_state_dict(raw[ckpt.STATE_DICT_KEY])
         optimizer.load_state_dict(raw["system_dynamics_optimizer_state_dict"])
         gen.set_state(raw["generator_state"])

@@ -132,16 +132,20 @@ def train_policy(
         to_dict(cfg), RESUME_IGNORED, penalty=penalty, seed=seed, model=artifacts.sha256_file(model)
     )
     start_iter = 0
-    ckpt = artifacts.latest_checkpoint(out / CHECKPOINT_DIR, cfg.iterations) if resume else None
-    if ckpt is not None and torch.load(ckpt, map_location="cpu", weights_only=False).get("fingerprint") != fingerprint:
-        removed = artifacts.clear_checkpoints(out / CHECKPOINT_DIR)
-        print(
-            f"train-policy: {removed} checkpoint(s) in {out / CHECKPOINT_DIR} came from another config, penalty, "
-            "seed or world model; starting from scratch"
+    found = (
+        artifacts.resumable_checkpoint(
+            out / CHECKPOINT_DIR,
+            cfg.iterations,
+            fingerprint,
+            lambda p: torch.load(p, map_location=dev, weights_only=False),
+            lambda state: state.get("fingerprint"),
+            "train-policy",
         )
-        ckpt = None
-    if ckpt is not None:
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        if resume
+        else None
+    )
+    if found is not None:
+        ckpt, state = found
         if state.get("format_version", 0) > POLICY_FORMAT_VERSION:
             raise PolicyTrainingError(f"{ckpt}: checkpoint format {state['format_version']} is newer than supported")
         alg.load(state, None, strict=True)
