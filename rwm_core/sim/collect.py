@@ -37,7 +37,7 @@ class CollectionConfig:
     period_range: tuple[float, float] = (0.4, 0.5)
     height_range: tuple[float, float] = (0.48, 0.54)
     clearance_range: tuple[float, float] = (0.07, 0.11)
-    noise_levels: tuple[float, float] = (0.0, 0.3)  # per-episode std of the OU action noise (action units)
+    noise_levels: tuple[float, float] = (0.0, 0.8)  # std of the OU action noise (action units), drawn per command
     noiseless_probability: float = 0.2
     noise_tau: float = 0.3  # s, correlation time of the action noise
     reset_joint_noise: float = 0.05
@@ -83,8 +83,6 @@ def generate_rows(
     def new_episode() -> None:
         sim.reset(rng, joint_noise=cfg.reset_joint_noise, yaw=float(rng.uniform(-math.pi, math.pi)))
         ctl.reset()
-        lo, hi = cfg.noise_levels
-        ctl.noise_level = 0.0 if rng.random() < cfg.noiseless_probability else float(rng.uniform(lo, hi))
 
     new_episode()
     out[0] = sim.row()
@@ -113,6 +111,9 @@ def generate_rows(
                     clearance=float(rng.uniform(*cfg.clearance_range)),
                 )
             )
+            # a new exploration level with every command: episodes last until a fall, often for minutes
+            lo, hi = cfg.noise_levels
+            ctl.noise_level = 0.0 if rng.random() < cfg.noiseless_probability else float(rng.uniform(lo, hi))
         seg_left -= 1
         sim.step(ctl.act())
         fell = sim.fallen()

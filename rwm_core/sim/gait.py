@@ -14,7 +14,8 @@ velocities, contacts and torques, and no trained policy exists yet. The controll
   feet on a diagonal, the moment about that diagonal needs horizontal forces); the forces become joint torques via
   the leg Jacobians and are folded into the joint targets (dq = tau / kp), otherwise the kp = 80 legs sag;
 * analytic 3-DoF inverse kinematics per leg gives the joint targets; the action is (target - default) / scale plus
-  slowly varying (Ornstein-Uhlenbeck) exploration noise whose level is drawn per episode.
+  slowly varying (Ornstein-Uhlenbeck) exploration noise whose level the caller sets (data collection redraws it
+  with every command).
 """
 
 from __future__ import annotations
