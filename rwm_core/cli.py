@@ -377,7 +377,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         plot_prediction(traces, task, args.out, dpi=args.dpi)
         config.update(windows=args.windows, horizon=args.horizon, val_fraction=args.val_fraction)
     seed = args.seed if args.figure == "prediction" else None
-    _record(args, args.out, stage=f"plot_{args.figure}", config=config, inputs=inputs, seed=seed)
+    stage = "plot_noise_robustness" if args.figure == "noise" else f"plot_{args.figure}"  # the workflow's rule
+    _record(args, args.out, stage=stage, config=config, inputs=inputs, seed=seed)
     print(f"wrote {args.out}")
     return 0
 
