@@ -21,8 +21,8 @@ from rwm_core import artifacts
 
 pytestmark = pytest.mark.slow
 
-PRETRAIN_ITERATIONS = 200
-POLICY_ITERATIONS = 100
+PRETRAIN_ITERATIONS = 60
+POLICY_ITERATIONS = 40
 PROFILE = ("--profile", "workflow/profiles/local")
 MODEL = "results/dynamics/model.pt"
 POLICY = "results/policies/lambda0_seed0"
