@@ -25,4 +25,5 @@ include: "workflow/rules/figures.smk"
 rule all:
     input:
         f"{RESULTS}/data/validation.json",
+        f"{RESULTS}/overview.pdf",
         f"{RESULTS}/eval/dynamics.json",

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rwm_core.errors import RwmError
+
 MANIFEST_SCHEMA_VERSION = 1
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -118,17 +120,78 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+# ---------------------------------------------------------------- manifests
+# Convention (README "What the stages write"): every file an `rwm` command writes is listed, with its sha256, in
+# exactly one manifest. A command that writes a directory (dataset, world model, policy, simulated CSVs) puts
+# ``manifest.json`` inside it; a command that writes single files (evaluation JSON, figures, the sweep table) puts
+# ``<file>.manifest.json`` beside each. Manifests are written last, so one that exists means its artifact is complete.
+MANIFEST_NAME = "manifest.json"
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_REQUIRED = (
+    "schema_version",
+    "stage",
+    "command",
+    "rwm_core_version",
+    "git_commit",
+    "config",
+    "config_hash",
+    "inputs",
+    "outputs",
+    "seed",
+    "device",
+    "torch_version",
+    "python_version",
+    "started",
+    "finished",
+)
+
+
+class ArtifactFormatError(RwmError, ValueError):
+    """A manifest or checkpoint written by a newer rwm_core than this one (its format is unknown here)."""
+
+
+def manifest_path(artifact: str | Path) -> Path:
+    """Where the manifest of ``artifact`` lives: ``DIR/manifest.json`` for a directory, ``FILE.manifest.json`` else."""
+    artifact = Path(artifact)
+    if artifact.is_dir():
+        return artifact / MANIFEST_NAME
+    return artifact.with_name(artifact.name + MANIFEST_SUFFIX)
+
+
+def is_manifest(path: str | Path) -> bool:
+    name = Path(path).name
+    return name == MANIFEST_NAME or name.endswith(MANIFEST_SUFFIX)
+
+
+def file_entries(paths: list[str | Path]) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` per file; a directory stands for its top-level files (no manifests, hidden or subdirs).
+
+    Why top-level only: an input directory such as the dataset artifact is read through its top-level files;
+    ``checkpoints/`` below a training directory are intermediate and would make hashing slow.
+    """
+    entries = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".") and not is_manifest(f))
+        else:
+            files = [p]
+        entries.extend({"path": str(f), "sha256": sha256_file(f)} for f in files)
+    return entries
+
+
 def build_manifest(
     *,
     stage: str,
     inputs: list[str | Path | dict[str, str]],
     config: Any,
+    outputs: list[str | Path] | None = None,
+    command: list[str] | None = None,
     seed: int | None = None,
     device: str | None = None,
     started: float | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Provenance record written as ``manifest.json`` beside every artifact."""
+    """Provenance of one artifact: code version, config section and hash, inputs and outputs with sha256, run facts."""
     from rwm_core import __version__
 
     try:
@@ -138,14 +201,17 @@ def build_manifest(
     except ImportError:  # pragma: no cover
         torch_version = None
     now = time.time()
+    given = [p for p in inputs if isinstance(p, dict)]
     manifest: dict[str, Any] = {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "stage": stage,
+        "command": command,
         "rwm_core_version": __version__,
         "git_commit": git_commit(),
         "config": config,
         "config_hash": config_hash(config),
-        "inputs": [p if isinstance(p, dict) else {"path": str(p), "sha256": sha256_file(p)} for p in inputs],
+        "inputs": given + file_entries([p for p in inputs if not isinstance(p, dict)]),
+        "outputs": file_entries(list(outputs or [])),
         "seed": seed,
         "device": device,
         "torch_version": torch_version,
@@ -162,10 +228,33 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
 
 
-def write_manifest(out_dir: str | Path, **kwargs: Any) -> Path:
-    path = Path(out_dir) / "manifest.json"
-    atomic_write_json(path, build_manifest(**kwargs))
+def write_manifest(artifact: str | Path, outputs: list[str | Path] | None = None, **kwargs: Any) -> Path:
+    """Write the manifest of ``artifact`` (a directory or a file) where :func:`manifest_path` says; returns its path.
+
+    ``outputs`` are the files the command wrote; by default the artifact itself (a file) or its top-level files.
+    """
+    artifact = Path(artifact)
+    path = manifest_path(artifact)
+    atomic_write_json(path, build_manifest(outputs=outputs if outputs is not None else [artifact], **kwargs))
     return path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A manifest (the file itself or its artifact); one written under a newer schema fails clearly."""
+    path = Path(path)
+    if not is_manifest(path):
+        path = manifest_path(path)
+    data = json.loads(path.read_text())
+    check_format_version(int(data.get("schema_version", 0)), MANIFEST_SCHEMA_VERSION, path, "manifest schema")
+    return data
+
+
+def check_format_version(found: int, supported: int, path: str | Path, what: str = "checkpoint format") -> None:
+    """Refuse a file written in a format newer than this code knows, naming the file and what to do."""
+    if found > supported:
+        raise ArtifactFormatError(
+            f"{path}: {what} version {found} is newer than this rwm_core supports ({supported}); upgrade rwm_core"
+        )
 
 
 _CHECKPOINT_RE = re.compile(r"^iter_(\d+)\.pt$")
@@ -215,17 +304,21 @@ def resumable_checkpoint(
     read: Any,
     stored_fingerprint: Any,
     stage: str,
+    supported_version: int,
 ) -> tuple[Path, Any] | None:
     """The latest checkpoint (path, payload read once) that may be continued, or None to start from scratch.
 
     Checkpoints written under another fingerprint (config, seed, inputs) are removed, with a message, because a
-    later run would otherwise mix them with the new ones.
+    later run would otherwise mix them with the new ones. One in a newer format than ``supported_version`` is an
+    error (it may be someone else's work), never silently discarded.
     """
     path = latest_checkpoint(directory, max_iteration)
     if path is None:
         return None
     payload = read(path)
+    check_format_version(int(payload.get("format_version", 0)), supported_version, path)
     if stored_fingerprint(payload) == fingerprint:
+        print(f"{stage}: resuming from {path} (iteration {int(payload.get('iter', 0))} of {max_iteration})")
         return path, payload
     removed = clear_checkpoints(directory)
     print(

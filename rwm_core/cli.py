@@ -1,7 +1,8 @@
 """`rwm <command>`: argument parsing only; every command is one library call.
 
 Each stage takes its config section as ``--params JSON`` (what the Snakemake rules pass); keys left out keep the
-defaults of :mod:`rwm_core.config`, which equal the shipped ``config.yaml``.
+defaults of :mod:`rwm_core.config`, which equal the shipped ``config.yaml``. Every command that writes an artifact
+ends by writing its manifest through :func:`_record` (format and location: :mod:`rwm_core.artifacts`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,42 @@ def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
 
 
+def _record(
+    args: argparse.Namespace,
+    artifact: str | Path,
+    *,
+    stage: str,
+    config: Any,
+    inputs: list[Any],
+    seed: int | None = None,
+    device: str = "cpu",
+    outputs: list[str | Path] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``artifact``'s manifest; called last, so a manifest on disk means its artifact is complete."""
+    from rwm_core.artifacts import write_manifest
+
+    write_manifest(
+        artifact,
+        outputs=outputs,
+        stage=stage,
+        command=["rwm", *args.argv],
+        config=config,
+        inputs=inputs,
+        seed=seed,
+        device=device,
+        started=args.started,
+        extra=extra,
+    )
+
+
+def _device(name: str) -> str:
+    """The device a command resolved ``--device`` to (what its manifest records)."""
+    from rwm_core.runtime import resolve_device
+
+    return str(resolve_device(name))
+
+
 def _print_summary(summary: dict[str, Any], keys: Sequence[str]) -> None:
     parts = [f"{k}={summary[k]}" for k in keys if k in summary]
     print("; ".join(parts))
@@ -50,11 +88,17 @@ def _print_summary(summary: dict[str, Any], keys: Sequence[str]) -> None:
 
 # ---------------------------------------------------------------- commands
 def cmd_validate(args: argparse.Namespace) -> int:
-    from rwm_core.config import DatasetConfig, parse_params
+    from rwm_core.config import DatasetConfig, parse_params, to_dict
+    from rwm_core.data.io import STREAMS_FILE
     from rwm_core.data.validate import validate_dataset
 
     cfg = parse_params(DatasetConfig, args.params, "dataset")
     report = validate_dataset(args.data_dir, args.out, cfg, progress=not args.quiet)
+    data_dir = Path(args.data_dir)
+    inputs: list[Any] = [{"path": str(data_dir / f["file"]), "sha256": f["sha256"]} for f in report["files"]]
+    if (data_dir / STREAMS_FILE).exists():
+        inputs.append(data_dir / STREAMS_FILE)
+    _record(args, args.out, stage="validate_dataset", config=to_dict(cfg), inputs=inputs)
     print(
         f"validated {report['rows']} rows in {len(report['files'])} file(s): {report['episodes']} episode(s), "
         f"{report['valid_windows']} valid windows (H={report['history']}, F={report['forecast']}), "
@@ -66,7 +110,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from rwm_core.config import SimConfig, parse_params
+    from rwm_core.config import SimConfig, parse_params, to_dict
+    from rwm_core.data.io import STREAMS_FILE, list_data_files
     from rwm_core.sim.collect import simulate
 
     cfg = parse_params(SimConfig, args.params, "dataset.sim")
@@ -80,13 +125,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         workers=workers,
         progress=not args.quiet,
     )
+    _record(
+        args,
+        args.out,
+        stage="simulate_dataset",
+        config={**to_dict(cfg), "rows": rows, "workers": workers},
+        inputs=[],
+        seed=args.seed,
+        outputs=[f.path for f in list_data_files(args.out)] + [Path(args.out) / STREAMS_FILE],
+        extra={"summary": summary},
+    )
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from rwm_core.config import DynamicsConfig, TrackingConfig, parse_params
-    from rwm_core.dynamics.train import pretrain
+    from rwm_core.config import DynamicsConfig, TrackingConfig, parse_params, to_dict
+    from rwm_core.dynamics.train import METRICS_FILE, MODEL_FILE, pretrain
 
     cfg = parse_params(DynamicsConfig, args.params, "dynamics")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
@@ -100,17 +155,39 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet,
     )
+    out = Path(args.out)
+    _record(
+        args,
+        out,
+        stage="pretrain_dynamics",
+        config=to_dict(cfg),
+        inputs=[args.dataset],
+        seed=args.seed,
+        device=_device(args.device),
+        outputs=[out / MODEL_FILE, out / METRICS_FILE],
+        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
+    )
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
 def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
-    from rwm_core.config import EvaluationConfig, parse_params
+    from rwm_core.config import EvaluationConfig, parse_params, to_dict
     from rwm_core.evaluation.prediction import evaluate_dynamics
 
     cfg = parse_params(EvaluationConfig, args.params, "evaluation")
     report = evaluate_dynamics(
         args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
+    )
+    _record(
+        args,
+        args.out,
+        stage="evaluate_dynamics",
+        config=to_dict(cfg),
+        inputs=[args.model, args.dataset],
+        seed=args.seed,
+        device=_device(args.device),
+        extra={"val_fraction": args.val_fraction},
     )
     s = report["summary"]
     k = s["compare_steps"]
@@ -124,8 +201,8 @@ def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
 
 
 def cmd_train_policy(args: argparse.Namespace) -> int:
-    from rwm_core.config import PolicyConfig, TrackingConfig, parse_params
-    from rwm_core.policy.train import train_policy
+    from rwm_core.config import PolicyConfig, TrackingConfig, parse_params, to_dict
+    from rwm_core.policy.train import OUTPUT_FILES, train_policy
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
@@ -141,20 +218,56 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
         tracking=tracking,
         progress=not args.quiet,
     )
+    out = Path(args.out)
+    _record(
+        args,
+        out,
+        stage="train_policy",
+        config=to_dict(cfg),
+        inputs=[args.model, args.dataset],
+        seed=args.seed,
+        device=summary["device"],
+        outputs=[out / name for name in OUTPUT_FILES],
+        extra={
+            "penalty": args.penalty,
+            "tracking": to_dict(tracking),
+            "resumed_from": summary["resumed_from"],
+            "summary": summary,
+        },
+    )
     _print_summary(
         summary,
-        ["penalty", "seed", "iterations", "reward_penalised", "reward_unpenalised", "uncertainty", "env_steps_per_s"],
+        [
+            "penalty",
+            "seed",
+            "iterations",
+            "resumed_from",
+            "reward_penalised",
+            "reward_unpenalised",
+            "uncertainty",
+            "env_steps_per_s",
+        ],
     )
     return 0
 
 
 def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
-    from rwm_core.config import EvaluationConfig, parse_params
+    from rwm_core.config import EvaluationConfig, parse_params, to_dict
     from rwm_core.evaluation.uncertainty import uncertainty_error
 
     cfg = parse_params(EvaluationConfig, args.params, "evaluation")
     report = uncertainty_error(
         args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
+    )
+    _record(
+        args,
+        args.out,
+        stage="evaluate_uncertainty",
+        config=to_dict(cfg),
+        inputs=[args.model, args.dataset],
+        seed=args.seed,
+        device=_device(args.device),
+        extra={"val_fraction": args.val_fraction},
     )
     sa, po = report["step_averaged"], report["pooled"]
     print(
@@ -166,10 +279,20 @@ def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_policy(args: argparse.Namespace) -> int:
     from rwm_core.config import PolicyConfig, parse_params
-    from rwm_core.policy.evaluate import evaluate_policy_dir
+    from rwm_core.policy.evaluate import EVAL_CONFIG_KEYS, evaluate_policy_dir
+    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
     r = evaluate_policy_dir(args.policy, args.out, cfg, seed=args.seed, backend=args.backend, progress=not args.quiet)
+    _record(
+        args,
+        args.out,
+        stage="evaluate_policy",
+        config={k: getattr(cfg, k) for k in EVAL_CONFIG_KEYS},
+        inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)],
+        seed=args.seed,
+        extra={"backend": args.backend},
+    )
     print(
         f"true return {r['return_mean']:.3f} ± {r['return_std']:.3f} (standing: {r['standing']['return_mean']:.3f}), "
         f"fall rate {r['fall_rate']:.2f}, lin. vel. error {r['lin_vel_error']:.3f} m/s, "
@@ -184,21 +307,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rwm_core.evaluation.sweep import policy_row, sweep_table, write_sweep_csv
     from rwm_core.plots.sweep import plot_penalty_sweep
 
+    if not args.out_csv and not args.out_pdf:
+        raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
     dirs = [Path(d) for d in args.policies]
+    inputs = [d / name for d in dirs for name in ("metrics.csv", "sim_eval.json") if (d / name).exists()]
     table = sweep_table(dirs, tail=args.tail)
-    write_sweep_csv(table, args.out_csv)
-    curves = {}
-    for d in dirs:
-        row = policy_row(d, args.tail)
-        curves[(row["penalty"], row["seed"])] = pd.read_csv(d / "metrics.csv")
-    standing = []
-    for d in dirs:
-        sim = d / "sim_eval.json"
-        if sim.exists():
-            standing.append(json.loads(sim.read_text())["standing"]["return_mean"])
-    if standing:
-        table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-    plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi)
+    if args.out_csv:
+        write_sweep_csv(table, args.out_csv)
+        _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
+    if args.out_pdf:
+        curves = {}
+        for d in dirs:
+            row = policy_row(d, args.tail)
+            curves[(row["penalty"], row["seed"])] = pd.read_csv(d / "metrics.csv")
+        standing = []
+        for d in dirs:
+            sim = d / "sim_eval.json"
+            if sim.exists():
+                standing.append(json.loads(sim.read_text())["standing"]["return_mean"])
+        if standing:
+            table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
+        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi)
+        config = {"tail": args.tail, "dpi": args.dpi}
+        _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return 0
 
@@ -207,6 +338,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from rwm_core.tasks import get_task
 
     task = get_task(args.task)
+    config: dict[str, Any] = {"figure": args.figure, "dpi": args.dpi}
+    inputs: list[Any] = [args.input] if args.figure in ("uncertainty", "noise") else [args.model, args.dataset]
+    if args.figure in ("uncertainty", "noise") and not args.input:
+        raise RwmError(f"the {args.figure} figure needs --input")
     if args.figure == "uncertainty":
         from rwm_core.plots.uncertainty import plot_uncertainty_error
 
@@ -215,6 +350,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from rwm_core.plots.prediction import plot_noise_robustness
 
         plot_noise_robustness(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
+    elif args.figure == "overview":
+        from rwm_core.data.dataset import Dataset
+        from rwm_core.plots.overview import plot_overview
+
+        if not args.dataset:
+            raise RwmError("the overview figure needs --dataset")
+        ds = Dataset.load(args.dataset)
+        plot_overview(ds.data, get_task(ds.task_name), args.out, seconds=args.seconds, dpi=args.dpi)
+        config["seconds"] = args.seconds
+        inputs = [args.dataset]
     elif args.figure == "prediction":
         from rwm_core.evaluation.traces import prediction_traces
         from rwm_core.plots.prediction import plot_prediction
@@ -230,6 +375,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         plot_prediction(traces, task, args.out, dpi=args.dpi)
+        config.update(windows=args.windows, horizon=args.horizon, val_fraction=args.val_fraction)
+    seed = args.seed if args.figure == "prediction" else None
+    stage = "plot_noise_robustness" if args.figure == "noise" else f"plot_{args.figure}"  # the workflow's rule
+    _record(args, args.out, stage=stage, config=config, inputs=inputs, seed=seed)
     print(f"wrote {args.out}")
     return 0
 
@@ -255,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check a CSV dataset directory and write the dataset artifact",
         "Read state_action_data_<N>.csv files (no header, 66 numeric columns, SPEC §1) in index order, check them, "
         "and write into OUT: rows.npy (all rows, float32), window_starts.npy (valid window index), "
-        "normalization.json, dataset.json, validation.json (report with warnings), overview.pdf and manifest.json. "
-        "Any error leaves OUT untouched.",
+        "normalization.json, dataset.json, validation.json (report with warnings) and manifest.json. "
+        "Any error leaves OUT untouched. `rwm plot overview` draws the dataset figures.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="directory holding state_action_data_<N>.csv files")
     p.add_argument("--out", required=True, help="output directory for the dataset artifact")
@@ -362,8 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and true simulator return against λ.",
     )
     p.add_argument("policies", nargs="+", metavar="POLICY_DIR", help="policy directories")
-    p.add_argument("--out-csv", required=True, help="output CSV")
-    p.add_argument("--out-pdf", required=True, help="output PDF")
+    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
+    p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give either or both")
     p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")
     p.add_argument("--dpi", type=int, default=150, help="figure resolution")
 
@@ -373,17 +522,19 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_plot,
         "draw one of the evaluation figures",
         "uncertainty: from evaluate-uncertainty's JSON (RWM-U Fig. 3). noise: from evaluate-dynamics' JSON "
-        "(RWM Fig. 4). prediction: rolls the model on held-out windows (RWM Fig. 3); needs --model and --dataset.",
+        "(RWM Fig. 4). prediction: rolls the model on held-out windows (RWM Fig. 3); needs --model and --dataset. "
+        "overview: distributions, time series and gait pattern of a dataset artifact; needs --dataset.",
     )
-    p.add_argument("figure", choices=["uncertainty", "noise", "prediction"], help="which figure")
+    p.add_argument("figure", choices=["uncertainty", "noise", "prediction", "overview"], help="which figure")
     p.add_argument("--input", default=None, help="input JSON (uncertainty, noise)")
     p.add_argument("--model", default=None, help="world-model checkpoint (prediction)")
-    p.add_argument("--dataset", default=None, help="dataset artifact directory (prediction)")
+    p.add_argument("--dataset", default=None, help="dataset artifact directory (prediction, overview)")
     p.add_argument("--out", required=True, help="output PDF")
     p.add_argument("--windows", type=int, default=3, help="held-out windows to draw (prediction)")
     p.add_argument("--horizon", type=int, default=100, help="predicted steps to draw (prediction)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction (prediction)")
     p.add_argument("--seed", type=int, default=0, help="which windows (prediction)")
+    p.add_argument("--seconds", type=float, default=4.0, help="length of the time-series page (overview)")
     p.add_argument("--task", default="anymal_d_flat", help="task (units, time step)")
     p.add_argument("--dpi", type=int, default=150, help="figure resolution")
     return parser
@@ -392,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.started = time.time()
     try:
         return int(args.func(args) or 0)
     except RwmError as e:

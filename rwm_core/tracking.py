@@ -20,7 +20,9 @@ class MetricsTracker:
     """Append one row per step to ``csv_path`` (flushed at once, so a crash keeps every finished row).
 
     The header is fixed by the first row logged; later rows fill missing columns with blanks. On resume, pass
-    ``resume_step``: rows with ``step_key`` greater than it (written after the checkpoint) are dropped first.
+    ``resume_step``: rows with ``step_key`` greater than it (written after the checkpoint) are dropped first. Pass
+    ``restore`` (the :meth:`snapshot` stored in that checkpoint) too: Snakemake deletes the declared outputs of a
+    killed job, this file among them, and the checkpoint is then the only record of the earlier rows.
     """
 
     def __init__(
@@ -32,12 +34,15 @@ class MetricsTracker:
         config: dict[str, Any] | None = None,
         resume_step: int | None = None,
         step_key: str = "iteration",
+        restore: str | None = None,
     ) -> None:
         self.path = Path(csv_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.step_key = step_key
         self.columns: list[str] | None = None
         self._warned: set[str] = set()
+        if resume_step is not None and restore is not None:
+            atomic_write_text(self.path, restore)
         if resume_step is not None and self.path.exists():
             self._truncate(resume_step)
         elif self.path.exists():
@@ -78,6 +83,11 @@ class MetricsTracker:
         if self._wandb is not None:
             step = row.get(self.step_key)
             self._wandb.log({k: v for k, v in row.items() if isinstance(v, int | float)}, step=step)
+
+    def snapshot(self) -> str:
+        """The CSV written so far (stored in training checkpoints, see ``restore``)."""
+        self._file.flush()
+        return self.path.read_text()
 
     def close(self) -> None:
         if not self._file.closed:

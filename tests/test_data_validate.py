@@ -34,7 +34,6 @@ def test_artifact_contents(data_dir: Path, tmp_path: Path, rows: np.ndarray) -> 
         "dataset.json",
         "validation.json",
         "manifest.json",
-        "overview.pdf",
     } <= names
     ds = Dataset.load(out)
     np.testing.assert_array_equal(ds.data, rows.astype(np.float32))
@@ -55,7 +54,19 @@ def test_artifact_contents(data_dir: Path, tmp_path: Path, rows: np.ndarray) -> 
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 2 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["config"]["history"] == 32 and manifest["rwm_core_version"]
-    assert (out / "overview.pdf").read_bytes()[:4] == b"%PDF"
+    assert {Path(o["path"]).name for o in manifest["outputs"]} == names - {"manifest.json"}
+
+
+def test_overview_figure_is_drawn_from_the_artifact(data_dir: Path, tmp_path: Path) -> None:
+    """The figure is its own command (and rule), so figure options never invalidate the dataset."""
+    out = tmp_path / "out"
+    assert run_validate(data_dir, out) == 0
+    pdf = tmp_path / "overview.pdf"
+    assert main(["plot", "overview", "--dataset", str(out), "--out", str(pdf), "--seconds", "1", "--dpi", "50"]) == 0
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    manifest = json.loads((tmp_path / "overview.pdf.manifest.json").read_text())
+    assert manifest["config"] == {"figure": "overview", "dpi": 50, "seconds": 1.0}
+    assert {Path(i["path"]).name for i in manifest["inputs"]} >= {"rows.npy", "dataset.json"}
 
 
 def test_normalization_fixed_vs_data(data_dir: Path, tmp_path: Path, rows: np.ndarray) -> None:

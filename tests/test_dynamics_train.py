@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_dynamics_support import save_dataset, small_cfg
 
+from rwm_core.artifacts import ArtifactFormatError
 from rwm_core.config import EvaluationConfig
 from rwm_core.dynamics import checkpoint, train
 from rwm_core.dynamics.train import NonFiniteLossError, pretrain
@@ -68,6 +69,25 @@ def test_deterministic_and_resume_equals_uninterrupted(dataset: Path, tmp_path: 
         torch.testing.assert_close(a[k], c[k], rtol=0, atol=1e-6, msg=k)
     assert [r["iteration"] for r in _rows(part / "metrics.csv")] == ["1", "2", "3", "4"]
     assert _rows(part / "metrics.csv")[3]["loss_total"] == _rows(full / "metrics.csv")[3]["loss_total"]
+
+
+def test_resume_after_a_killed_job_restores_metrics_and_refuses_future_checkpoints(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """A killed job's declared outputs are deleted by Snakemake; resume still continues with the full metrics."""
+    out = tmp_path / "run"
+    pretrain(dataset, out, small_cfg(iterations=2), seed=3, progress=False)
+    (out / "metrics.csv").unlink()
+    (out / "model.pt").unlink()
+    summary = pretrain(dataset, out, small_cfg(iterations=4), seed=3, resume=True, progress=False)
+    assert summary["resumed_from"] == 2
+    assert [r["iteration"] for r in _rows(out / "metrics.csv")] == ["1", "2", "3", "4"]
+    last = out / "checkpoints" / "iter_000004.pt"
+    raw = checkpoint.read(last)
+    raw["format_version"] = checkpoint.CHECKPOINT_FORMAT_VERSION + 1
+    torch.save(raw, last)
+    with pytest.raises(ArtifactFormatError, match="newer than this rwm_core supports"):
+        pretrain(dataset, out, small_cfg(iterations=4), seed=3, resume=True, progress=False)
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(

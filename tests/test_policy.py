@@ -11,6 +11,7 @@ import torch
 from conftest import tiny_world
 from tensordict import TensorDict
 
+from rwm_core.artifacts import ArtifactFormatError
 from rwm_core.config import PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.errors import RwmError
@@ -68,6 +69,24 @@ def test_resume_continues_from_the_last_checkpoint(artifacts, tmp_path: Path) ->
     assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]
     state = torch.load(out / "policy_checkpoint.pt", weights_only=False)
     assert state["iter"] == 4
+
+
+def test_resume_after_a_killed_job_restores_metrics_and_refuses_future_checkpoints(artifacts, tmp_path: Path) -> None:
+    model, data = artifacts
+    out = tmp_path / "p"
+    first = PolicyConfig(**{**SMALL.__dict__, "iterations": 2})
+    train_policy(model, data, out, first, penalty=0.0, seed=1, device="cpu", progress=False)
+    for name in ("metrics.csv", "policy.pt", "policy.onnx", "policy_checkpoint.pt"):  # what Snakemake deletes
+        (out / name).unlink()
+    summary = train_policy(model, data, out, SMALL, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
+    assert summary["resumed_from"] == 2
+    assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]
+    last = out / "checkpoints" / "iter_000004.pt"
+    state = torch.load(last, weights_only=False)
+    state["format_version"] += 1
+    torch.save(state, last)
+    with pytest.raises(ArtifactFormatError, match="newer than this rwm_core supports"):
+        train_policy(model, data, out, SMALL, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
 
 
 def test_negative_penalty_is_rejected(artifacts, tmp_path: Path) -> None:

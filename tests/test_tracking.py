@@ -43,6 +43,21 @@ def test_resume_drops_rows_after_checkpoint_and_fresh_start_overwrites(tmp_path:
     assert len(_read(p)) == 1
 
 
+def test_resume_restores_rows_from_the_checkpoint_snapshot(tmp_path: Path) -> None:
+    """Snakemake deletes a killed job's metrics.csv; the snapshot stored in the checkpoint brings the rows back."""
+    p = tmp_path / "metrics.csv"
+    with MetricsTracker(p) as tr:
+        for i in range(1, 4):
+            tr.log({"iteration": i, "loss": float(i)})
+        snap = tr.snapshot()
+        tr.log({"iteration": 4, "loss": 4.0})
+    p.unlink()
+    with MetricsTracker(p, resume_step=3, restore=snap) as tr:
+        tr.log({"iteration": 4, "loss": 44.0})
+    rows = _read(p)
+    assert [r["iteration"] for r in rows] == ["1", "2", "3", "4"] and rows[-1]["loss"] == "44.0"
+
+
 def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")

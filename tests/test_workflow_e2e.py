@@ -1,49 +1,22 @@
 """The whole DAG on the tiny config (tests/tiny_config.yaml): simulate -> ... -> penalty sweep, a real Snakemake run.
 
-One run is shared by the tests of this module; each checks that its outputs exist and hold sane values.
+One run (the session fixture ``tiny_run`` in conftest) is shared by the tests of this module; each checks that its
+outputs exist and hold sane values, that every output carries its manifest, and that after a config edit Snakemake
+schedules exactly the stale jobs (dry runs against the finished run; nothing here modifies it).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import TINY_TARGETS, run_snakemake, scheduled_jobs
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TARGETS = [
-    "results/penalty_sweep.pdf",
-    "results/prediction.pdf",
-    "results/uncertainty_error.pdf",
-    "results/noise_robustness.pdf",
-    "results/eval/dynamics.json",
-]
-
-
-def run_snakemake(work: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=work, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("tiny")
-    shutil.copy(REPO / "Snakefile", work / "Snakefile")
-    shutil.copytree(REPO / "workflow", work / "workflow")
-    shutil.copy(REPO / "tests" / "tiny_config.yaml", work / "config.yaml")
-    proc = run_snakemake(work, *TARGETS)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return work
+from rwm_core import artifacts
 
 
 def pages(path: Path) -> int:
@@ -53,7 +26,7 @@ def pages(path: Path) -> int:
 def test_every_figure_exists_with_pages(tiny_run: Path) -> None:
     for name in ("penalty_sweep.pdf", "prediction.pdf", "uncertainty_error.pdf", "noise_robustness.pdf"):
         assert pages(tiny_run / "results" / name) >= 1, name
-    assert pages(tiny_run / "results/data/overview.pdf") == 3
+    assert pages(tiny_run / "results/overview.pdf") == 3
 
 
 def test_sweep_csv_has_one_row_per_penalty_and_seed(tiny_run: Path) -> None:
@@ -74,14 +47,108 @@ def test_world_model_reports_are_finite(tiny_run: Path) -> None:
         assert -1 <= unc[key]["pearson"] <= 1
 
 
-def test_every_artifact_has_a_manifest(tiny_run: Path) -> None:
-    manifest = json.loads((tiny_run / "results/data/manifest.json").read_text())
-    assert manifest["inputs"] and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
-    policy = next((tiny_run / "results/policies").iterdir())
-    assert json.loads((policy / "manifest.json").read_text())["stage"] == "train_policy"
+def declared_outputs(work: Path) -> dict[str, str]:
+    """Every output the DAG declares (path -> rule), from ``snakemake --summary``."""
+    proc = run_snakemake(work, "--cores", "1", "--summary", *TINY_TARGETS, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line.split("\t") for line in proc.stdout.splitlines() if "\t" in line]
+    header, rows = lines[0], lines[1:]
+    assert header[:3] == ["output_file", "date", "rule"]
+    assert all(r[4] == "ok" for r in rows), [r for r in rows if r[4] != "ok"]
+    return {r[0]: r[2] for r in rows}
+
+
+def test_every_output_has_a_manifest_with_the_required_fields(tiny_run: Path) -> None:
+    outputs = declared_outputs(tiny_run)
+    rules = set(outputs.values())
+    assert len(rules) == 13, sorted(rules)  # every rule but `all`
+    covered: dict[str, dict] = {}
+    for name in outputs:
+        path = tiny_run / name
+        if artifacts.is_manifest(path):
+            continue
+        sibling = artifacts.manifest_path(path)
+        holder = sibling if sibling.exists() else path.parent / artifacts.MANIFEST_NAME
+        assert holder.exists(), f"{name}: neither {sibling.name} nor {holder} exists"
+        manifest = artifacts.read_manifest(holder)
+        missing = set(artifacts.MANIFEST_REQUIRED) - set(manifest)
+        assert not missing, f"{holder}: missing {missing}"
+        assert manifest["stage"] == outputs[name], holder
+        assert manifest["config_hash"] == artifacts.config_hash(manifest["config"])
+        assert manifest["rwm_core_version"] and manifest["torch_version"] and manifest["device"] == "cpu"
+        assert manifest["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", manifest["git_commit"])
+        assert manifest["started"] <= manifest["finished"]
+        for entry in manifest["inputs"]:  # nothing was modified after it was read
+            assert artifacts.sha256_file(tiny_run / entry["path"]) == entry["sha256"], (holder, entry["path"])
+        listed = {e["path"]: e["sha256"] for e in manifest["outputs"]}
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if artifacts.is_manifest(f) or f.name.startswith("."):
+                continue
+            rel = str(f.relative_to(tiny_run))
+            assert listed.get(rel) == artifacts.sha256_file(f), f"{holder} does not list {rel} with its sha256"
+        covered[name] = manifest
+    seeded = {m["stage"]: m["seed"] for m in covered.values()}
+    cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert seeded["simulate_dataset"] == cfg["seeds"]["dataset"]
+    assert seeded["pretrain_dynamics"] == cfg["seeds"]["dynamics"]
+    assert seeded["evaluate_dynamics"] == cfg["seeds"]["evaluation"]
+    assert covered["results/dynamics/model.pt"]["config"] == cfg["dynamics"]
+    assert covered["results/dynamics/model.pt"]["resumed_from"] == 0
+
+
+def dry_run(work: Path, config: dict | None = None) -> dict[str, int]:
+    """Jobs a run would schedule now (with ``config`` as an extra config file layered over config.yaml)."""
+    args = ["--cores", "1", "--dry-run", *TINY_TARGETS]
+    if config is not None:
+        name = f"edited_{abs(hash(json.dumps(config, sort_keys=True)))}.yaml"
+        (work / name).write_text(yaml.safe_dump(config))
+        args += ["--configfile", name]
+    proc = run_snakemake(work, *args, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    jobs = scheduled_jobs(proc.stdout + proc.stderr)
+    if not jobs:
+        assert "Nothing to be done" in proc.stdout + proc.stderr
+    return jobs
 
 
 def test_nothing_to_do_after_a_complete_run(tiny_run: Path) -> None:
-    proc = run_snakemake(tiny_run, "--dry-run", *TARGETS, timeout=120)
-    assert proc.returncode == 0
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert dry_run(tiny_run) == {}
+
+
+SWEEP = {"penalty_sweep": 1, "plot_penalty_sweep": 1}
+FIGURES = ("plot_overview", "plot_prediction", "plot_uncertainty", "plot_noise_robustness", "plot_penalty_sweep")
+DOWNSTREAM_OF_WORLD_MODEL = {
+    "pretrain_dynamics": 1,
+    "evaluate_dynamics": 1,
+    "evaluate_uncertainty": 1,
+    "plot_prediction": 1,
+    "plot_uncertainty": 1,
+    "plot_noise_robustness": 1,
+    "train_policy": 2,
+    "evaluate_policy": 2,
+    **SWEEP,
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(
+            {"sweep": {"penalties": [0.0, 1.0, 5.0], "seeds": [0]}},
+            {"train_policy": 1, "evaluate_policy": 1, **SWEEP},
+            id="new-lambda",
+        ),
+        pytest.param({"dynamics": {"learning_rate": 0.002}}, DOWNSTREAM_OF_WORLD_MODEL, id="world-model-param"),
+        pytest.param({"seeds": {"dynamics": 7}}, DOWNSTREAM_OF_WORLD_MODEL, id="world-model-seed"),
+        pytest.param({"figures": {"dpi": 61}}, dict.fromkeys(FIGURES, 1), id="figure-dpi"),
+        pytest.param({"figures": {"overview_seconds": 1.0}}, {"plot_overview": 1}, id="figure-overview"),
+        pytest.param({"figures": {"prediction_windows": 2}}, {"plot_prediction": 1}, id="figure-windows"),
+        pytest.param(
+            {"policy": {"entropy_coef": 0.01}}, {"train_policy": 2, "evaluate_policy": 2, **SWEEP}, id="policy-param"
+        ),
+        pytest.param({"policy": {"eval_episodes": 2}}, {"evaluate_policy": 2, **SWEEP}, id="policy-eval-only"),
+    ],
+)
+def test_an_edit_schedules_only_the_stale_jobs(tiny_run: Path, edit: dict, expected: dict[str, int]) -> None:
+    assert dry_run(tiny_run, edit) == expected

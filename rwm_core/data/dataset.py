@@ -1,7 +1,7 @@
 """The dataset artifact every stage after validation reads: one float32 array, its window index, normalisation.
 
 On disk (a directory): ``rows.npy`` (rows x 66, float32), ``window_starts.npy`` (int64), ``normalization.json``,
-``dataset.json`` (task, H, F, file boundaries), plus ``validation.json``, ``manifest.json`` and ``overview.pdf``.
+``dataset.json`` (task, H, F, file boundaries), plus ``validation.json`` and ``manifest.json``.
 """
 
 from __future__ import annotations

@@ -6,14 +6,13 @@ accept (gravity far from unit length, a constant state column) become warnings i
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rwm_core.artifacts import atomic_dir, atomic_write_json, build_manifest, sha256_file
-from rwm_core.config import DatasetConfig, to_dict
+from rwm_core.artifacts import atomic_dir, atomic_write_json, sha256_file
+from rwm_core.config import DatasetConfig
 from rwm_core.data.dataset import Dataset
 from rwm_core.data.io import DatasetError, check_binary, files_are_independent, list_data_files, read_csv_file
 from rwm_core.data.normalizer import Normalizer
@@ -21,7 +20,6 @@ from rwm_core.data.windows import valid_window_starts
 from rwm_core.tasks import get_task
 
 VALIDATION_FILE = "validation.json"
-OVERVIEW_FILE = "overview.pdf"
 
 
 def load_rows(data_dir: str | Path, task: Any, progress: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -89,8 +87,10 @@ def summarize(data: np.ndarray, task: Any, cfg: DatasetConfig) -> tuple[dict[str
 def validate_dataset(
     data_dir: str | Path, out_dir: str | Path, cfg: DatasetConfig | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Validate ``data_dir`` and write the artifact, report and overview into ``out_dir`` (all or nothing)."""
-    started = time.time()
+    """Validate ``data_dir`` and write the artifact and report into ``out_dir`` (all or nothing).
+
+    The overview figure is drawn separately (``rwm plot overview``), so figure options never invalidate the data.
+    """
     cfg = cfg or DatasetConfig()
     task = get_task(cfg.task)
     layout = task.LAYOUT
@@ -145,17 +145,7 @@ def validate_dataset(
         forecast=cfg.forecast,
         meta={"source_dir": str(data_dir), "files": [f["file"] for f in files], "stream_ends": stream_ends},
     )
-    from rwm_core.plots.overview import plot_overview
-
     with atomic_dir(out_dir) as tmp:
         dataset.save(tmp)
         atomic_write_json(tmp / VALIDATION_FILE, report)
-        plot_overview(data, task, tmp / OVERVIEW_FILE)
-        manifest = build_manifest(
-            stage="validate_dataset",
-            inputs=[{"path": str(data_dir / f["file"]), "sha256": f["sha256"]} for f in files],
-            config=to_dict(cfg),
-            started=started,
-        )
-        atomic_write_json(tmp / "manifest.json", manifest)
     return report

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from rwm_core.artifacts import CHECKPOINT_FORMAT_VERSION, atomic_path
+from rwm_core.artifacts import CHECKPOINT_FORMAT_VERSION, atomic_path, check_format_version
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble, spec_from_state_dict
 from rwm_core.errors import InputError
@@ -100,11 +100,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", task: str = "anym
     raw = read(path)
     if raw.get("kind") == CHECKPOINT_KIND or "format_version" in raw:
         version = int(raw.get("format_version", 0))
-        if version > CHECKPOINT_FORMAT_VERSION:
-            raise InputError(
-                f"{path}: checkpoint format version {version} is newer than this rwm_core supports "
-                f"({CHECKPOINT_FORMAT_VERSION}); upgrade rwm_core"
-            )
+        check_format_version(version, CHECKPOINT_FORMAT_VERSION, path)
         spec = ModelSpec.from_dict(raw["spec"])
         model = SystemDynamicsEnsemble(spec)
         model.load_state_dict(raw[STATE_DICT_KEY])

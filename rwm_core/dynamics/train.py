@@ -225,16 +225,19 @@ def pretrain(
             ckpt.read,
             lambda raw: (raw.get("meta") or {}).get("resume_fingerprint"),
             "pretrain",
+            ckpt.CHECKPOINT_FORMAT_VERSION,
         )
         if resume
         else None
     )
+    restore: str | None = None
     if found is not None:
         last, raw = found
         model.load_state_dict(raw[ckpt.STATE_DICT_KEY])
         optimizer.load_state_dict(raw["system_dynamics_optimizer_state_dict"])
         gen.set_state(raw["generator_state"])
         start_iter = int(raw["iter"])
+        restore = raw.get("metrics_csv")
         last_good = last
 
     def save_training_checkpoint(path: Path, it: int) -> Path:
@@ -249,6 +252,7 @@ def pretrain(
                 "iter": it,
                 "system_dynamics_optimizer_state_dict": optimizer.state_dict(),
                 "generator_state": gen.get_state(),
+                "metrics_csv": tracker.snapshot(),
             },
         )
 
@@ -258,6 +262,7 @@ def pretrain(
         run_name=out.name,
         config={"dynamics": cfg_dict, **meta},
         resume_step=start_iter if start_iter > 0 else None,
+        restore=restore,
     )
     weights = loss_weights(cfg)
     if dev.type != "cpu":

@@ -10,7 +10,6 @@ predictions).
 
 from __future__ import annotations
 
-import time
 import warnings as warnings_module
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from rwm_core.artifacts import atomic_write_json, build_manifest
-from rwm_core.config import EvaluationConfig, to_dict
+from rwm_core.artifacts import atomic_write_json
+from rwm_core.config import EvaluationConfig
 from rwm_core.data.dataset import Dataset
 from rwm_core.dynamics.rollout import autoregressive_predict
 from rwm_core.evaluation.prediction import heldout_windows
@@ -48,7 +47,6 @@ def uncertainty_error(
     """Roll held-out windows, write per-step uncertainty and error curves and their correlations as JSON."""
     from rwm_core.dynamics.checkpoint import load as load_model
 
-    started = time.time()
     dev = resolve_device(device)
     set_threads()
     rng = seed_everything(seed)
@@ -91,13 +89,5 @@ def uncertainty_error(
     report["scatter_sample"] = flat[np.sort(take)].tolist()
     if net.ensemble_size < 2:
         warnings.append("ensemble of one member: epistemic uncertainty is zero, correlations are undefined")
-    report["manifest"] = build_manifest(
-        stage="uncertainty_error",
-        inputs=[Path(model)],
-        config=to_dict(cfg),
-        seed=seed,
-        device=str(dev),
-        started=started,
-    )
     atomic_write_json(out_json, report)
     return report

@@ -7,18 +7,18 @@ every useful policy must beat.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rwm_core.artifacts import atomic_write_json, build_manifest
-from rwm_core.config import PolicyConfig, to_dict
+from rwm_core.artifacts import atomic_write_json
+from rwm_core.config import PolicyConfig
 from rwm_core.errors import RwmError
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, OnnxPolicy, TorchScriptPolicy
 
 EVAL_FILE = "sim_eval.json"
+EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
 
 
 def _summary(raw: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,6 @@ def evaluate_policy_dir(
     """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically."""
     from rwm_core.sim.evaluate import evaluate_policy
 
-    started = time.time()
     d = Path(policy_dir)
     path = d / (JIT_FILE if backend == "torchscript" else ONNX_FILE)
     if backend not in ("torchscript", "onnx"):
@@ -72,17 +71,5 @@ def evaluate_policy_dir(
         "standing": _summary(standing),
         "beats_standing": bool(trained["mean_return"] > standing["mean_return"]),
     }
-    report["manifest"] = build_manifest(
-        stage="evaluate_policy",
-        inputs=[path],
-        config={
-            "eval_episodes": cfg.eval_episodes,
-            "eval_episode_steps": cfg.eval_episode_steps,
-            "observation_noise": cfg.observation_noise,
-            "policy": to_dict(cfg),
-        },
-        seed=seed,
-        started=started,
-    )
     atomic_write_json(out_json, report)
     return report

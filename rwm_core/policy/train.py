@@ -18,18 +18,20 @@ import torch
 from rsl_rl.algorithms import PPO
 
 from rwm_core import artifacts
-from rwm_core.artifacts import atomic_path, write_manifest
+from rwm_core.artifacts import atomic_path
 from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
 from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
 from rwm_core.imagination.rewards import TERM_NAMES
-from rwm_core.policy.export import export_actor
+from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 from rwm_core.tracking import MetricsTracker
 
 CHECKPOINT_DIR = "checkpoints"
 FINAL_CHECKPOINT = "policy_checkpoint.pt"
+METRICS_FILE = "metrics.csv"
+OUTPUT_FILES = (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE)  # what train-policy leaves in its directory
 POLICY_FORMAT_VERSION = 1
 
 
@@ -102,7 +104,6 @@ def train_policy(
 
     if penalty < 0 or not math.isfinite(penalty):
         raise PolicyTrainingError(f"penalty λ must be a finite number >= 0, got {penalty}")
-    started = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -140,22 +141,24 @@ def train_policy(
             lambda p: torch.load(p, map_location=dev, weights_only=False),
             lambda state: state.get("fingerprint"),
             "train-policy",
+            POLICY_FORMAT_VERSION,
         )
         if resume
         else None
     )
+    restore: str | None = None
     if found is not None:
-        ckpt, state = found
-        if state.get("format_version", 0) > POLICY_FORMAT_VERSION:
-            raise PolicyTrainingError(f"{ckpt}: checkpoint format {state['format_version']} is newer than supported")
+        _, state = found
         alg.load(state, None, strict=True)
         start_iter = int(state["iter"])
+        restore = state.get("metrics_csv")
     logger = MetricsTracker(
-        out / "metrics.csv",
+        out / METRICS_FILE,
         tracking,
         run_name=out.name,
         config={"policy": to_dict(cfg), "penalty": penalty, "seed": seed},
         resume_step=start_iter if start_iter > 0 else None,
+        restore=restore,
     )
     episode_keys = [
         "/episode/length",
@@ -225,22 +228,19 @@ def train_policy(
             )
             bar.update(1)
         if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            _save(out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1), alg, it + 1, ckpt_extra)
+            extra = {**ckpt_extra, "metrics_csv": logger.snapshot()}
+            _save(out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1), alg, it + 1, extra)
     if bar is not None:
         bar.close()
     logger.close()
     _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
     alg.eval_mode()
     export_actor(alg.get_policy(), out)
-    summary = {"penalty": penalty, "seed": seed, "iterations": cfg.iterations, **last_row}
-    write_manifest(
-        out,
-        stage="train_policy",
-        inputs=[Path(model)],
-        config={"policy": to_dict(cfg), "penalty": penalty},
-        seed=seed,
-        device=str(dev),
-        started=started,
-        extra={"summary": summary},
-    )
-    return summary
+    return {
+        "penalty": penalty,
+        "seed": seed,
+        "iterations": cfg.iterations,
+        "resumed_from": start_iter,
+        "device": str(dev),
+        **last_row,
+    }

@@ -85,8 +85,13 @@ start() {
 }
 
 stop() {
-  pkill -x slurmd 2>/dev/null || true
-  pkill -x slurmctld 2>/dev/null || true
+  # by the pid files the daemons wrote (slurm.conf above), never by process name
+  local pidfile
+  for pidfile in /run/slurmd.pid /run/slurmctld.pid; do
+    if [ -s "$pidfile" ]; then
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+    fi
+  done
   echo "slurm stopped"
 }
 

@@ -1,5 +1,6 @@
 # Path helpers and per-section params. Each rule gets only the config it depends on, as a JSON string, so that
-# Snakemake's params trigger reruns exactly the stale stages.
+# Snakemake's params trigger reruns exactly the stale stages. Figure-only options (the `figures` section) reach only
+# the plot_* rules. Every rule also declares the manifest its command writes (README: "What the stages write").
 
 import json
 from dataclasses import asdict
@@ -15,6 +16,11 @@ def section_json(obj, drop=(), keep=None):
     for key in drop:
         data.pop(key, None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def manifest_of(path):
+    """The manifest beside a single-file output (rwm_core.artifacts.manifest_path); directory outputs hold theirs."""
+    return f"{path}.manifest.json"
 
 
 def dataset_source_dir():

@@ -1,4 +1,5 @@
 # Data stages: simulate_dataset (MuJoCo) -> validate_dataset (checks + the dataset artifact).
+# Its figure is plot_overview (figures.smk), so figure options never invalidate the dataset.
 
 from glob import glob
 
@@ -34,7 +35,6 @@ rule validate_dataset:
         normalization=f"{RESULTS}/data/normalization.json",
         meta=f"{RESULTS}/data/dataset.json",
         manifest=f"{RESULTS}/data/manifest.json",
-        overview=report(f"{RESULTS}/data/overview.pdf", caption="../report/overview.rst", category="Dataset"),
     params:
         section=section_json(CFG.dataset, drop=("source", "dir", "sim")),
         data_dir=dataset_source_dir(),

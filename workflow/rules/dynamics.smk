@@ -1,4 +1,6 @@
 # World-model stages: pretrain_dynamics (dual-autoregressive training) -> evaluate_dynamics (AR error vs horizon).
+# Training checkpoints (checkpoints/iter_N.pt) are deliberately not outputs: Snakemake deletes the outputs of a
+# failed or killed job, and `--resume` continues from the checkpoints after such a job.
 
 DATASET_META = f"{RESULTS}/data/dataset.json"
 DYNAMICS_DIR = f"{RESULTS}/dynamics"
@@ -11,6 +13,7 @@ rule pretrain_dynamics:
     output:
         model=f"{DYNAMICS_DIR}/model.pt",
         metrics=f"{DYNAMICS_DIR}/metrics.csv",
+        manifest=f"{DYNAMICS_DIR}/manifest.json",
     params:
         section=section_json(CFG.dynamics),
         tracking=section_json(CFG.tracking),
@@ -33,6 +36,7 @@ rule evaluate_dynamics:
         meta=DATASET_META,
     output:
         report=f"{RESULTS}/eval/dynamics.json",
+        manifest=manifest_of(f"{RESULTS}/eval/dynamics.json"),
     params:
         section=section_json(CFG.evaluation),
         val_fraction=CFG.dynamics.val_fraction,

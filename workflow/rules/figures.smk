@@ -1,4 +1,5 @@
 # Evaluation studies and figures: uncertainty vs error, predictions, noise robustness, the penalty sweep.
+# Only the plot_* rules receive the `figures` section, so a figure-only edit reruns figures and nothing else.
 
 
 rule evaluate_uncertainty:
@@ -7,6 +8,7 @@ rule evaluate_uncertainty:
         meta=DATASET_META,
     output:
         report=f"{RESULTS}/eval/uncertainty_error.json",
+        manifest=manifest_of(f"{RESULTS}/eval/uncertainty_error.json"),
     params:
         section=section_json(CFG.evaluation),
         val_fraction=CFG.dynamics.val_fraction,
@@ -23,26 +25,53 @@ rule evaluate_uncertainty:
         " --params {params.section:q}"
 
 
+rule plot_overview:
+    input:
+        rows=f"{RESULTS}/data/rows.npy",
+        meta=DATASET_META,
+    output:
+        pdf=report(f"{RESULTS}/overview.pdf", caption="../report/overview.rst", category="Dataset"),
+        manifest=manifest_of(f"{RESULTS}/overview.pdf"),
+    params:
+        dpi=CFG.figures.dpi,
+        seconds=CFG.figures.overview_seconds,
+        dataset=f"{RESULTS}/data",
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "rwm plot overview --dataset {params.dataset} --out {output.pdf} --seconds {params.seconds}"
+        " --dpi {params.dpi}"
+
+
 rule plot_uncertainty:
     input:
         rules.evaluate_uncertainty.output.report,
     output:
-        report(f"{RESULTS}/uncertainty_error.pdf", caption="../report/uncertainty_error.rst", category="World model"),
+        pdf=report(f"{RESULTS}/uncertainty_error.pdf", caption="../report/uncertainty_error.rst", category="World model"),
+        manifest=manifest_of(f"{RESULTS}/uncertainty_error.pdf"),
     params:
         dpi=CFG.figures.dpi,
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
-        "rwm plot uncertainty --input {input} --out {output} --dpi {params.dpi}"
+        "rwm plot uncertainty --input {input} --out {output.pdf} --dpi {params.dpi}"
 
 
 rule plot_noise_robustness:
     input:
         rules.evaluate_dynamics.output.report,
     output:
-        report(f"{RESULTS}/noise_robustness.pdf", caption="../report/noise_robustness.rst", category="World model"),
+        pdf=report(f"{RESULTS}/noise_robustness.pdf", caption="../report/noise_robustness.rst", category="World model"),
+        manifest=manifest_of(f"{RESULTS}/noise_robustness.pdf"),
     params:
         dpi=CFG.figures.dpi,
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
-        "rwm plot noise --input {input} --out {output} --dpi {params.dpi}"
+        "rwm plot noise --input {input} --out {output.pdf} --dpi {params.dpi}"
 
 
 rule plot_prediction:
@@ -50,15 +79,19 @@ rule plot_prediction:
         model=rules.pretrain_dynamics.output.model,
         meta=DATASET_META,
     output:
-        report(f"{RESULTS}/prediction.pdf", caption="../report/prediction.rst", category="World model"),
+        pdf=report(f"{RESULTS}/prediction.pdf", caption="../report/prediction.rst", category="World model"),
+        manifest=manifest_of(f"{RESULTS}/prediction.pdf"),
     params:
         windows=CFG.figures.prediction_windows,
         val_fraction=CFG.dynamics.val_fraction,
         seed=CFG.seeds.evaluation,
         dpi=CFG.figures.dpi,
         dataset=f"{RESULTS}/data",
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
-        "rwm plot prediction --model {input.model} --dataset {params.dataset} --out {output}"
+        "rwm plot prediction --model {input.model} --dataset {params.dataset} --out {output.pdf}"
         " --windows {params.windows} --val-fraction {params.val_fraction} --seed {params.seed} --dpi {params.dpi}"
 
 
@@ -67,6 +100,7 @@ rule evaluate_policy:
         actor=f"{POLICY_DIR}/policy.pt",
     output:
         report=f"{POLICY_DIR}/sim_eval.json",
+        manifest=manifest_of(f"{POLICY_DIR}/sim_eval.json"),
     params:
         section=section_json(CFG.policy, keep=("eval_episodes", "eval_episode_steps", "observation_noise")),
         seed=CFG.seeds.evaluation,
@@ -79,15 +113,42 @@ rule evaluate_policy:
         " --params {params.section:q} --quiet"
 
 
+SWEEP_INPUTS = {
+    "metrics": expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/metrics.csv", lam=PENALTIES, seed=POLICY_SEEDS),
+    "sim": expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/sim_eval.json", lam=PENALTIES, seed=POLICY_SEEDS),
+}
+
+
+def _policy_dirs(wildcards, input):
+    return " ".join(sorted({str(Path(p).parent) for p in input.metrics}))
+
+
 rule penalty_sweep:
     input:
-        metrics=expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/metrics.csv", lam=PENALTIES, seed=POLICY_SEEDS),
-        sim=expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/sim_eval.json", lam=PENALTIES, seed=POLICY_SEEDS),
+        **SWEEP_INPUTS,
     output:
         csv=report(f"{RESULTS}/penalty_sweep.csv", caption="../report/penalty_sweep_csv.rst", category="Policies"),
-        pdf=report(f"{RESULTS}/penalty_sweep.pdf", caption="../report/penalty_sweep.rst", category="Policies"),
+        manifest=manifest_of(f"{RESULTS}/penalty_sweep.csv"),
     params:
-        dirs=lambda wildcards, input: " ".join(sorted({str(Path(p).parent) for p in input.metrics})),
-        dpi=CFG.figures.dpi,
+        dirs=_policy_dirs,
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
-        "rwm sweep {params.dirs} --out-csv {output.csv} --out-pdf {output.pdf} --dpi {params.dpi}"
+        "rwm sweep {params.dirs} --out-csv {output.csv}"
+
+
+rule plot_penalty_sweep:
+    input:
+        **SWEEP_INPUTS,
+    output:
+        pdf=report(f"{RESULTS}/penalty_sweep.pdf", caption="../report/penalty_sweep.rst", category="Policies"),
+        manifest=manifest_of(f"{RESULTS}/penalty_sweep.pdf"),
+    params:
+        dirs=_policy_dirs,
+        dpi=CFG.figures.dpi,
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "rwm sweep {params.dirs} --out-pdf {output.pdf} --dpi {params.dpi}"

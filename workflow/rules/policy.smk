@@ -1,4 +1,5 @@
 # Policy stages: train_policy (MOPO-PPO in imagination, one job per λ and seed) -> evaluate_policy (MuJoCo).
+# As for pretraining, checkpoints/ is not an output, so a killed job resumes from its last checkpoint.
 
 POLICY_DIR = f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}"
 
@@ -12,6 +13,7 @@ rule train_policy:
         onnx=f"{POLICY_DIR}/policy.onnx",
         checkpoint=f"{POLICY_DIR}/policy_checkpoint.pt",
         metrics=f"{POLICY_DIR}/metrics.csv",
+        manifest=f"{POLICY_DIR}/manifest.json",
     params:
         section=section_json(CFG.policy, drop=("eval_episodes", "eval_episode_steps")),
         tracking=section_json(CFG.tracking),
