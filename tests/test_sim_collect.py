@@ -140,3 +140,17 @@ def test_falls_are_terminations():
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
         simulate(tmp_path, rows=1, seed=0, progress=False)
+
+
+def test_passive_segments_send_noise_around_the_default_pose():
+    """Passive segments replace the controller by noise (what a fresh policy sends) and follow no command."""
+    cfg = CollectionConfig(
+        noise_levels=(0.0, 0.0), passive_probability=1.0, passive_white_noise=(0.4, 0.4), command_steps=(50, 50)
+    )
+    table, cmds, _ = generate_rows(400, np.random.default_rng(0), cfg)
+    actions = table[1:, L.action]
+    assert abs(float(actions.mean())) < 0.05 and 0.35 < float(actions.std()) < 0.45
+    assert np.all(np.isnan(cmds[1:]))
+    cfg = CollectionConfig(noise_levels=(0.0, 0.0), passive_probability=0.0)
+    active = generate_rows(400, np.random.default_rng(0), cfg)[1]
+    assert np.all(np.isfinite(active[1:])) and np.all(np.isnan(active[0]))  # row 0 is a reset row

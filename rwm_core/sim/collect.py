@@ -40,6 +40,11 @@ class CollectionConfig:
     noise_levels: tuple[float, float] = (0.0, 0.8)  # std of the OU action noise (action units), drawn per command
     noiseless_probability: float = 0.2
     noise_tau: float = 0.3  # s, correlation time of the action noise
+    # Passive segments: the controller is switched off and the action is noise around the default pose (OU noise
+    # plus white noise of a per-segment std), what a freshly initialised policy sends; without them the world model
+    # never sees the robot under such actions, and imagined training starts in a regime the model knows nothing of.
+    passive_probability: float = 0.15
+    passive_white_noise: tuple[float, float] = (0.0, 1.0)
     reset_joint_noise: float = 0.05
 
 
@@ -68,17 +73,18 @@ def generate_rows(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Simulate ``rows`` control steps as one episode stream.
 
-    Returns the (rows, 66) table, the commanded (vx, vy, yaw rate) of every row and the number of falls. Row 0 is
-    a fresh reset state; after a fall (termination = 1) the next row is a fresh reset state. The last row is NOT
-    marked here (the file writer does that).
+    Returns the (rows, 66) table, the commanded (vx, vy, yaw rate) of every row (NaN in passive segments) and the
+    number of falls. Row 0 is a fresh reset state; after a fall (termination = 1) the next row is a fresh reset
+    state. The last row is NOT marked here (the file writer does that).
     """
     cfg = config or CollectionConfig()
     sim = QuadrupedSim()
     ctl = TrotController(sim, rng=rng, noise_tau=cfg.noise_tau)
     out = np.empty((rows, N_COLS))
-    cmds = np.zeros((rows, 3))
+    cmds = np.full((rows, 3), np.nan)  # NaN: the row follows no command (reset rows, passive segments)
     falls = 0
     seg_left = 0
+    white = -1.0  # std of the white action noise in a passive segment; < 0: the controller acts
 
     def new_episode() -> None:
         sim.reset(rng, joint_noise=cfg.reset_joint_noise, yaw=float(rng.uniform(-math.pi, math.pi)))
@@ -93,8 +99,9 @@ def generate_rows(
         if fell:
             new_episode()
             seg_left = 0
+            white = -1.0
             sim.row(False, out[k])
-            cmds[k] = ctl.command
+            cmds[k] = np.nan
             fell = False
             continue
         if seg_left <= 0:
@@ -114,12 +121,16 @@ def generate_rows(
             # a new exploration level with every command: episodes last until a fall, often for minutes
             lo, hi = cfg.noise_levels
             ctl.noise_level = 0.0 if rng.random() < cfg.noiseless_probability else float(rng.uniform(lo, hi))
+            white = float(rng.uniform(*cfg.passive_white_noise)) if rng.random() < cfg.passive_probability else -1.0
         seg_left -= 1
-        sim.step(ctl.act())
+        action = ctl.act()  # also advances the controller's phase and OU noise in passive segments
+        if white >= 0.0:
+            action = ctl.noise + white * rng.standard_normal(12)
+        sim.step(action)
         fell = sim.fallen()
         falls += fell
         sim.row(fell, out[k])
-        cmds[k] = ctl.command
+        cmds[k] = ctl.command if white < 0.0 else np.nan  # passive rows follow no command
     if progress_cb is not None:
         progress_cb(rows - 2000 * ((rows - 1) // 2000))
     return out, cmds, falls
@@ -129,8 +140,9 @@ def _stats(table: np.ndarray, cmds: np.ndarray, falls: int) -> _Stats:
     st = _Stats(rows=len(table), falls=falls)
     meas = table[:, [0, 1, 5]]
     st.abs_vel = np.abs(meas).sum(0)
+    active = np.isfinite(cmds[:, 0])  # command tracking is scored on the rows where the controller acts
     for j in range(3):
-        c, m = cmds[:, j], meas[:, j]
+        c, m = cmds[active, j], meas[active, j]
         st.corr[j] = (len(c), c.sum(), m.sum(), (c * c).sum(), (m * m).sum(), (c * m).sum())
     st.foot = table[:, _FOOT].sum(0)
     return st
