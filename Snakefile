@@ -24,6 +24,6 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        f"{RESULTS}/data/validation.json",
-        f"{RESULTS}/overview.pdf",
+        f"{RESULTS}/penalty_sweep.csv",
+        f"{RESULTS}/penalty_sweep.pdf",
         f"{RESULTS}/eval/dynamics.json",

@@ -58,7 +58,7 @@ class DynamicsConfig:
     weight_decay: float = 0.0
     batch_size: int = 256
     batches_per_iteration: int = 4
-    iterations: int = 300
+    iterations: int = 160
     val_fraction: float = 0.1
     val_batches: int = 2
     checkpoint_every: int = 50
@@ -90,11 +90,12 @@ class PolicyConfig:
     """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
 
     num_envs: int = 1024
-    iterations: int = 200
+    iterations: int = 100
     steps_per_env: int = 24
     checkpoint_every: int = 50
     episode_length: int = 256
     observation_noise: bool = True
+    tilt_termination: bool = True
     # PPO (rsl-rl-lib), SPEC §5
     actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
     critic_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])

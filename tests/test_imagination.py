@@ -37,7 +37,8 @@ def make_env(
         with torch.no_grad():
             for head in model.auxiliary_heads:
                 head.termination_layers[2].bias.fill_(-50.0)
-    return ImaginationEnv(model, ds.normalizer, ds, ImaginationConfig(n, length, noise, penalty), seed=seed)
+    cfg = ImaginationConfig(n, length, noise, penalty, tilt_termination=not never_terminate)
+    return ImaginationEnv(model, ds.normalizer, ds, cfg, seed=seed)
 
 
 def test_reset_continues_from_the_window_and_matches_training_alignment(world) -> None:
@@ -122,3 +123,26 @@ def test_push_changes_planar_velocity_only(world) -> None:
     torch.testing.assert_close(pushed.state[:, 2:], plain.state[:, 2:])
     torch.testing.assert_close(pushed.normalizer.denormalize_state(pushed.state_n), pushed.state, rtol=1e-5, atol=1e-5)
     assert (pushed.push_timer >= 48).all()
+
+
+@pytest.mark.parametrize("tilt_termination", [True, False])
+def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination) -> None:
+    """A predicted fall (gravity z above -cos 60 deg) ends the episode even when the termination head says no."""
+    model, ds = world
+    g_z = ds.layout.block("projected_gravity").start + 2
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.termination_layers[2].bias.fill_(-50.0)
+        for hd in model.state_heads:  # every member predicts the trunk rolled far over (g_z well above -0.5)
+            hd.state_mean_layers[2].bias[g_z] += 50.0
+    try:
+        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=tilt_termination)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        _, _, dones, extras = env.step(torch.zeros(8, 12))
+        assert bool(dones.all()) is tilt_termination
+        assert not bool(extras["time_outs"].any())
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)

@@ -35,6 +35,10 @@ class ImaginationConfig:
     episode_length: int = 256
     observation_noise: bool = True
     penalty: float = 0.0
+    # Also end an episode when the predicted projected gravity is tilted past the task's limit (the rule that
+    # labelled the falls in simulated data). The termination head sees one positive row per fall, and a model
+    # rolled past a fall has no data to follow: it drifts to states no robot reaches (|g| far from 1).
+    tilt_termination: bool = True
 
 
 class ImaginationEnv:
@@ -201,6 +205,9 @@ class ImaginationEnv:
         nxt = self.normalizer.denormalize_state(next_n)
         contacts = (pred.contact_logits > 0).to(nxt.dtype)
         terminated = (pred.termination_logits > 0).reshape(-1)
+        if self.cfg.tilt_termination:
+            g_z = nxt[:, lay.block("projected_gravity").start + 2]
+            terminated = terminated | (g_z > -self.task.TILT_TERMINATION_COS)
         u = pred.epistemic
         n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
         total, terms = self.rewards.compute(

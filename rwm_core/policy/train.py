@@ -119,7 +119,7 @@ def train_policy(
         world_model,
         normalizer,
         data,
-        ImaginationConfig(cfg.num_envs, cfg.episode_length, cfg.observation_noise, penalty),
+        ImaginationConfig(cfg.num_envs, cfg.episode_length, cfg.observation_noise, penalty, cfg.tilt_termination),
         device=dev,
         seed=seed,
     )

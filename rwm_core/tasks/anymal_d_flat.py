@@ -107,6 +107,7 @@ COMMAND_RESAMPLE_STEPS = (100, 120)
 PUSH_INTERVAL_STEPS = (48, 96)
 PUSH_VELOCITY_RANGE = (-0.5, 0.5)
 EPISODE_LENGTH_STEPS = 256
+TILT_TERMINATION_COS = 0.5  # a fall: projected gravity z above -cos(60 deg)
 
 # Reward term weights (SPEC §4); reward = sum(weight * term * dt).
 REWARD_WEIGHTS: dict[str, float] = {
