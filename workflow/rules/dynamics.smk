@@ -35,7 +35,7 @@ rule evaluate_dynamics:
         model=rules.pretrain_dynamics.output.model,
         meta=DATASET_META,
     output:
-        report=f"{RESULTS}/eval/dynamics.json",
+        report=report(f"{RESULTS}/eval/dynamics.json", caption="../report/dynamics_json.rst", category="Numbers"),
         manifest=manifest_of(f"{RESULTS}/eval/dynamics.json"),
     params:
         section=section_json(CFG.evaluation),

@@ -7,7 +7,9 @@ rule evaluate_uncertainty:
         model=rules.pretrain_dynamics.output.model,
         meta=DATASET_META,
     output:
-        report=f"{RESULTS}/eval/uncertainty_error.json",
+        report=report(
+            f"{RESULTS}/eval/uncertainty_error.json", caption="../report/uncertainty_json.rst", category="Numbers"
+        ),
         manifest=manifest_of(f"{RESULTS}/eval/uncertainty_error.json"),
     params:
         section=section_json(CFG.evaluation),
