@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY_TARGETS, run_snakemake, scheduled_jobs
+from conftest import TINY_TARGETS, run_snakemake, scheduled_jobs, tiny_workdir
 
 from rwm_core import artifacts
 
@@ -152,3 +152,29 @@ DOWNSTREAM_OF_WORLD_MODEL = {
 )
 def test_an_edit_schedules_only_the_stale_jobs(tiny_run: Path, edit: dict, expected: dict[str, int]) -> None:
     assert dry_run(tiny_run, edit) == expected
+
+
+def test_the_sweep_figure_alone_schedules_every_stage(tmp_path: Path) -> None:
+    """README's main command names one target; it must still run every stage of the study."""
+    work = tiny_workdir(tmp_path)
+    proc = run_snakemake(work, "--dry-run", "results/penalty_sweep.pdf", timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = scheduled_jobs(proc.stdout)
+    every_rule = {
+        "simulate_dataset", "validate_dataset", "plot_overview", "pretrain_dynamics", "evaluate_dynamics",
+        "evaluate_uncertainty", "plot_uncertainty", "plot_prediction", "plot_noise_robustness", "train_policy",
+        "evaluate_policy", "penalty_sweep", "plot_penalty_sweep",
+    }  # fmt: skip
+    assert set(jobs) == every_rule
+
+
+def test_report_collects_every_figure_and_the_numbers(tiny_run: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    proc = run_snakemake(tiny_run, "--report", str(report), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    added = set(re.findall(r"Adding (\S+) \(", proc.stdout + proc.stderr))
+    assert added == {
+        "overview.pdf", "uncertainty_error.pdf", "prediction.pdf", "noise_robustness.pdf", "penalty_sweep.pdf",
+        "penalty_sweep.csv", "dynamics.json", "uncertainty_error.json",
+    }  # fmt: skip
+    assert report.stat().st_size > 100_000
