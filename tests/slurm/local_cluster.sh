@@ -8,6 +8,8 @@
 # with squeue, which needs finished jobs to stay visible: MinJobAge=300 s. MailProg=/bin/true; linuxproc/none
 # plugins because cgroups are not available here.
 set -euo pipefail
+# the daemons live in sbin, which a non-login shell's PATH may lack
+export PATH="$PATH:/usr/sbin:/sbin"
 
 CONF_DIR=/etc/slurm
 STATE=/var/spool/slurmctld
