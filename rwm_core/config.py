@@ -96,6 +96,7 @@ class PolicyConfig:
     episode_length: int = 256
     observation_noise: bool = True
     tilt_termination: bool = True
+    termination_penalty: float = 0.0  # one-off training cost of an imagined fall (not in the task reward)
     # PPO (rsl-rl-lib), SPEC §5
     actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
     critic_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])

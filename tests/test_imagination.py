@@ -146,3 +146,27 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
         with torch.no_grad():
             for hd, b in zip(model.state_heads, saved, strict=True):
                 hd.state_mean_layers[2].bias.copy_(b)
+
+
+@pytest.mark.parametrize("length", [256, 1])
+def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> None:
+    """The fall cost lowers only the reward PPO optimises, is logged as its own term, and spares time-outs."""
+    model, ds = world
+    saved = [hd.termination_layers[2].bias.detach().clone() for hd in model.auxiliary_heads]
+    with torch.no_grad():
+        for head in model.auxiliary_heads:  # every env predicts a termination at once
+            head.termination_layers[2].bias.fill_(50.0)
+    try:
+        cfg = ImaginationConfig(8, length, False, 0.0, tilt_termination=False, termination_penalty=3.0)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        _, reward, dones, extras = env.step(torch.zeros(8, 12))
+        assert bool(dones.all())
+        step = extras["step"]
+        expected_cost = 3.0 if length > 1 else 0.0  # an episode that reaches its length is a time-out
+        torch.testing.assert_close(step["reward_penalised"], step["reward_unpenalised"] - expected_cost)
+        torch.testing.assert_close(reward, step["reward_penalised"])
+        assert float(extras["log"]["/episode_reward/termination"]) == pytest.approx(-expected_cost)
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.auxiliary_heads, saved, strict=True):
+                hd.termination_layers[2].bias.copy_(b)

@@ -39,6 +39,10 @@ class ImaginationConfig:
     # labelled the falls in simulated data). The termination head sees one positive row per fall, and a model
     # rolled past a fall has no data to follow: it drifts to states no robot reaches (|g| far from 1).
     tilt_termination: bool = True
+    # A one-off cost on a predicted termination (not a time-out), added to the reward PPO optimises and logged as
+    # its own term. Why: early on every task-reward step is negative (noisy actions are penalised more than
+    # tracking pays), so without it ending an episode early is the best the policy can do, and it learns to fall.
+    termination_penalty: float = 0.0
 
 
 class ImaginationEnv:
@@ -223,6 +227,11 @@ class ImaginationEnv:
             command=self.commands,
         )
         penalised = total - self.penalty * u * self.dt
+        # time-outs are not failures: an episode that reaches its length is bootstrapped, not punished
+        time_out_now = self.episode_length_buf + 1 >= self.max_episode_length
+        cost = (terminated & ~time_out_now).to(total.dtype) * self.cfg.termination_penalty
+        terms = {**terms, "termination": -cost}
+        penalised = penalised - cost
 
         self.state_n = next_n
         self.state = nxt

@@ -119,7 +119,14 @@ def train_policy(
         world_model,
         normalizer,
         data,
-        ImaginationConfig(cfg.num_envs, cfg.episode_length, cfg.observation_noise, penalty, cfg.tilt_termination),
+        ImaginationConfig(
+            cfg.num_envs,
+            cfg.episode_length,
+            cfg.observation_noise,
+            penalty,
+            cfg.tilt_termination,
+            cfg.termination_penalty,
+        ),
         device=dev,
         seed=seed,
     )
@@ -167,6 +174,7 @@ def train_policy(
         "/episode/uncertainty_mean",
         "/episode/terminated",
         *(f"/episode_reward/{name}" for name in TERM_NAMES),
+        "/episode_reward/termination",  # the training-only fall cost (0 unless policy.termination_penalty > 0)
     ]
 
     ckpt_extra = {"penalty": penalty, "seed": seed, "fingerprint": fingerprint}
