@@ -127,3 +127,41 @@ def test_resume_ignores_checkpoints_from_another_config(artifacts, tmp_path: Pat
     train_policy(model, data, out, other, penalty=0.0, seed=1, device="cpu", resume=True, progress=False)
     assert "starting from scratch" in capsys.readouterr().out
     assert [int(r["iteration"]) for r in read_metrics(out / "metrics.csv")] == [1, 2, 3, 4]
+
+
+def test_in_place_activations_give_the_reference_values_and_gradients(artifacts, tmp_path: Path) -> None:
+    """build_ppo's in-place activations (the fast path) against rsl-rl's own construction (the reference)."""
+    import contextlib
+    import io
+
+    from rsl_rl.algorithms import PPO
+
+    from rwm_core.data.dataset import Dataset
+    from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+    from rwm_core.policy.train import build_ppo, ppo_config
+
+    model_path, data_path = artifacts
+    loaded = ckpt.load(model_path)
+    env = ImaginationEnv(loaded.model, loaded.normalizer, Dataset.load(data_path), ImaginationConfig(16), seed=0)
+    fast = build_ppo(env, SMALL, "cpu")
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref = PPO.construct_algorithm(env.get_observations(), env, ppo_config(SMALL), "cpu")
+    assert any(getattr(m, "inplace", False) for m in fast.actor.modules())
+    assert not any(getattr(m, "inplace", False) for m in ref.actor.modules())
+    ref.actor.load_state_dict(fast.actor.state_dict())
+    ref.critic.load_state_dict(fast.critic.state_dict())
+    obs = TensorDict({"policy": torch.randn(64, 48) * 2}, batch_size=[64])
+    outs = []
+    for alg in (fast, ref):
+        alg.actor.zero_grad()
+        alg.critic.zero_grad()
+        a = alg.actor(obs)
+        v = alg.critic(obs)
+        (a.square().sum() + v.sum()).backward()
+        grads = [p.grad.clone() for p in [*alg.actor.parameters(), *alg.critic.parameters()] if p.grad is not None]
+        outs.append((a.detach(), v.detach(), grads))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=0, atol=0)
+    assert len(outs[0][2]) == len(outs[1][2]) > 0
+    for g_fast, g_ref in zip(outs[0][2], outs[1][2], strict=True):
+        torch.testing.assert_close(g_fast, g_ref, rtol=1e-5, atol=1e-6)
