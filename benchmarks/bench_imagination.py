@@ -9,12 +9,15 @@ Usage: python benchmarks/bench_imagination.py [--envs 1024 4096] [--iterations 3
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from rsl_rl.algorithms import PPO
 
 from rwm_core.config import DatasetConfig, DynamicsConfig, PolicyConfig
 from rwm_core.data.dataset import Dataset
@@ -23,7 +26,7 @@ from rwm_core.data.synthetic import synthetic_rows
 from rwm_core.data.validate import validate_dataset
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
-from rwm_core.policy.train import build_ppo
+from rwm_core.policy.train import ppo_config
 
 
 def build(tmp: Path) -> tuple[SystemDynamicsEnsemble, Dataset]:
@@ -44,7 +47,8 @@ def build(tmp: Path) -> tuple[SystemDynamicsEnsemble, Dataset]:
 def measure(model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iterations: int) -> dict[str, float]:
     cfg = PolicyConfig(num_envs=num_envs)
     env = ImaginationEnv(model, ds.normalizer, ds, ImaginationConfig(num_envs, 256, True, 1.0), seed=0)
-    alg = build_ppo(env, cfg, "cpu")
+    with contextlib.redirect_stdout(io.StringIO()):
+        alg = PPO.construct_algorithm(env.get_observations(), env, ppo_config(cfg), "cpu")
     alg.train_mode()
     obs = env.get_observations()
     t_collect = t_total = 0.0
