@@ -69,6 +69,7 @@ class DynamicsConfig:
     bound_loss_weight: float = 1.0
     contact_loss_weight: float = 1.0
     termination_loss_weight: float = 1.0
+    termination_pos_weight: float = 1.0  # weight of the rare positive (fall) labels in the termination BCE
     val_every: int = 1  # iterations between validation-loss evaluations
     micro_batch_size: int = 256  # gradient accumulation chunk (same gradient, bounded memory); 0 = whole batch
 

@@ -50,6 +50,7 @@ def reference_loss(m, states, actions, contacts, terms, h, w, noise, weights=Non
             feat = out[:, -1]
             c = F.binary_cross_entropy_with_logits(aux.contact_layers(feat), contacts[:, h + k], reduction="none")
             t = F.binary_cross_entropy_with_logits(aux.termination_layers(feat), terms[:, h + k], reduction="none")
+            t = t * (1 + (weights.termination_pos_weight - 1) * terms[:, h + k])  # positive labels weighted
             c_terms.append(wmean(c.mean(-1)))
             t_terms.append(wmean(t.mean(-1)))
             x_s = states[:, h + k : h + k + 1]  # teacher forcing
@@ -85,7 +86,7 @@ def test_fast_loss_equals_reference_losses_and_gradients() -> None:
     g = torch.Generator().manual_seed(1)
     w = bootstrap_weights(3, 10, g).double()
     noise = torch.randn(3, 3, 10, 45, generator=g, dtype=torch.float64)
-    weights = LossWeights(state=1.0, bound=0.5, contact=2.0, termination=1.5)
+    weights = LossWeights(state=1.0, bound=0.5, contact=2.0, termination=1.5, termination_pos_weight=40.0)
     fast = ensemble_loss(m, s, a, c, t, 6, w, noise, weights)
     ref = reference_loss(m, s, a, c, t, 6, w, noise, weights)
     for k in ref:

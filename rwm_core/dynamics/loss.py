@@ -29,6 +29,9 @@ class LossWeights:
     bound: float = 1.0
     contact: float = 1.0
     termination: float = 1.0
+    # weight of a positive termination label in its BCE (upstream: 1). Falls are rare (a few hundred in 200k rows,
+    # one labelled row each), so with weight 1 the head learns "never" and imagination never predicts a fall.
+    termination_pos_weight: float = 1.0
 
 
 def bootstrap_weights(
@@ -126,7 +129,8 @@ def ensemble_loss(
         loss_contact = _wmean(bce.view(nb, n, f).mean(-1), w, wn)
     if term is not None:
         target = terminations[:, h:].reshape(n * f, -1).expand(nb, -1, -1)
-        bce = F.binary_cross_entropy_with_logits(term, target, reduction="none").mean(-1)
+        pos_weight = term.new_tensor(weights.termination_pos_weight) if weights.termination_pos_weight != 1 else None
+        bce = F.binary_cross_entropy_with_logits(term, target, reduction="none", pos_weight=pos_weight).mean(-1)
         loss_term = _wmean(bce.view(nb, n, f).mean(-1), w, wn)
 
     total = (

@@ -66,6 +66,7 @@ def loss_weights(cfg: DynamicsConfig) -> LossWeights:
         bound=cfg.bound_loss_weight,
         contact=cfg.contact_loss_weight,
         termination=cfg.termination_loss_weight,
+        termination_pos_weight=cfg.termination_pos_weight,
     )
 
 
