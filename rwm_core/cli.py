@@ -304,7 +304,7 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from rwm_core.evaluation.sweep import policy_row, sweep_table, write_sweep_csv
+    from rwm_core.evaluation.sweep import policy_row, sweep_table, term_gap, write_sweep_csv
     from rwm_core.plots.sweep import plot_penalty_sweep
 
     if not args.out_csv and not args.out_pdf:
@@ -316,10 +316,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         write_sweep_csv(table, args.out_csv)
         _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
     if args.out_pdf:
-        curves = {}
+        curves, gaps = {}, {}
         for d in dirs:
             row = policy_row(d, args.tail)
-            curves[(row["penalty"], row["seed"])] = pd.read_csv(d / "metrics.csv")
+            key = (row["penalty"], row["seed"])
+            curves[key] = pd.read_csv(d / "metrics.csv")
+            gaps[key] = term_gap(d, args.tail)
         standing = []
         for d in dirs:
             sim = d / "sim_eval.json"
@@ -327,7 +329,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 standing.append(json.loads(sim.read_text())["standing"]["return_mean"])
         if standing:
             table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi)
+        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps)
         config = {"tail": args.tail, "dpi": args.dpi}
         _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))

@@ -13,7 +13,7 @@ from conftest import tiny_world
 
 from rwm_core.config import EvaluationConfig, PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt
-from rwm_core.evaluation.sweep import SWEEP_COLUMNS, policy_row, sweep_table
+from rwm_core.evaluation.sweep import SWEEP_COLUMNS, policy_row, sweep_table, term_gap
 from rwm_core.evaluation.traces import prediction_traces
 from rwm_core.evaluation.uncertainty import uncertainty_error
 from rwm_core.plots.prediction import plot_prediction
@@ -85,3 +85,28 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
     }
     plot_penalty_sweep(table, curves, tmp_path / "sweep.pdf")
     assert pdf_pages(tmp_path / "sweep.pdf") == 2
+    gaps = {key: term_gap(d, 2) for key, d in zip(curves, dirs, strict=True)}
+    assert set(gaps[(0.0, 0)]["term"]) >= {"track_lin_vel_xy_exp", "undesired_contacts", "termination"}
+    plot_penalty_sweep(table, curves, tmp_path / "sweep_gaps.pdf", gaps=gaps)
+    assert pdf_pages(tmp_path / "sweep_gaps.pdf") == 3
+
+
+def test_term_gap_compares_per_step_rates(tmp_path: Path) -> None:
+    """Imagined: episode sums / episode length over the tail; simulator: mean sums / mean length."""
+    d = tmp_path / "lambda0_seed0"
+    d.mkdir()
+    pd.DataFrame(
+        {
+            "iteration": [1, 2, 3],
+            "episode.length": [10.0, 20.0, 40.0],
+            "episode_reward.track_lin_vel_xy_exp": [100.0, 1.0, 4.0],
+            "episode_reward.termination": [0.0, -2.0, -2.0],
+        }
+    ).to_csv(d / "metrics.csv", index=False)
+    sim = {"episode_length_mean": 50.0, "mean_terms": {"track_lin_vel_xy_exp": 5.0}}
+    (d / "sim_eval.json").write_text(json.dumps(sim))
+    g = term_gap(d, tail=2).set_index("term")
+    assert g.loc["track_lin_vel_xy_exp", "imagined"] == pytest.approx((1 / 20 + 4 / 40) / 2)
+    assert g.loc["track_lin_vel_xy_exp", "simulator"] == pytest.approx(0.1)
+    assert g.loc["termination", "imagined"] == pytest.approx((-2 / 20 - 2 / 40) / 2)
+    assert np.isnan(g.loc["termination", "simulator"])

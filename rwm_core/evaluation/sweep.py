@@ -62,6 +62,31 @@ def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     return row
 
 
+def term_gap(policy_dir: str | Path, tail: int = 10) -> pd.DataFrame:
+    """Per reward term, the mean reward per step in imagination (last ``tail`` iterations) and in the simulator.
+
+    Why: a policy that scores well in imagination and badly in the simulator exploits the world model; the terms
+    where the two disagree say what the model gets wrong (e.g. thigh contacts it never predicts).
+    Columns: term, imagined, simulator (weight * term * dt per step; NaN where a side has no value).
+    """
+    d = Path(policy_dir)
+    metrics = pd.read_csv(d / "metrics.csv").tail(tail)
+    sim_path = d / "sim_eval.json"
+    sim = json.loads(sim_path.read_text()) if sim_path.exists() else {}
+    sim_terms = sim.get("mean_terms", {})
+    sim_len = sim.get("episode_length_mean", float("nan"))
+    rows = []
+    for col in metrics.columns:
+        if not col.startswith("episode_reward."):
+            continue
+        name = col.split(".", 1)[1]
+        # per-step rate of the ended episodes: Σ sums / Σ lengths, estimated per iteration then averaged
+        imagined = float((metrics[col] / metrics["episode.length"]).mean())
+        simulated = float(sim_terms[name]) / sim_len if name in sim_terms and sim_len else float("nan")
+        rows.append({"term": name, "imagined": imagined, "simulator": simulated})
+    return pd.DataFrame(rows, columns=["term", "imagined", "simulator"])
+
+
 def sweep_table(policy_dirs: list[str | Path], tail: int = 10) -> pd.DataFrame:
     rows = [policy_row(d, tail) for d in policy_dirs]
     df = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))

@@ -20,9 +20,14 @@ def _by_penalty(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def plot_penalty_sweep(
-    table: pd.DataFrame, curves: dict[tuple[float, int], pd.DataFrame], path: str | Path, dpi: int = 150
+    table: pd.DataFrame,
+    curves: dict[tuple[float, int], pd.DataFrame],
+    path: str | Path,
+    dpi: int = 150,
+    gaps: dict[tuple[float, int], pd.DataFrame] | None = None,
 ) -> None:
-    """Page 1: imagined reward per iteration for each λ. Page 2: final outcomes against λ."""
+    """Page 1: imagined reward per iteration for each λ. Page 2: final outcomes against λ. Page 3 (with ``gaps``,
+    from :func:`rwm_core.evaluation.sweep.term_gap`): each reward term in imagination against the simulator."""
     lams = sorted({k[0] for k in curves})
     cmap = plt.get_cmap("plasma")
     colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
@@ -72,3 +77,34 @@ def plot_penalty_sweep(
         fig.tight_layout()
         pdf.savefig(fig, dpi=dpi)
         plt.close(fig)
+        if gaps:
+            _plot_gaps(pdf, gaps, dpi)
+
+
+def _plot_gaps(pdf: PdfPages, gaps: dict[tuple[float, int], pd.DataFrame], dpi: int) -> None:
+    """One panel per λ (its first seed): reward per step of every term, imagined vs simulator, as paired bars."""
+    first: dict[float, tuple[float, int]] = {}
+    for key in sorted(gaps):
+        first.setdefault(key[0], key)
+    keys = list(first.values())
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys) + 1.5, 5.2), sharey=True, squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        g = gaps[key]
+        y = np.arange(len(g))
+        ax.barh(y - 0.2, g["imagined"], height=0.4, color="tab:blue", label="imagination (last iterations)")
+        ax.barh(y + 0.2, g["simulator"].fillna(0.0), height=0.4, color="tab:green", label="MuJoCo simulator")
+        ax.axvline(0.0, color="0.3", lw=0.8)
+        ax.set_yticks(y, g["term"])
+        ax.invert_yaxis()
+        ax.set_title(f"λ = {key[0]:g}" + (f" (seed {key[1]})" if len({k[1] for k in gaps}) > 1 else ""))
+        ax.set_xlabel("reward per step (weight · term · dt)")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(
+        "Where imagination and the simulator disagree: reward per step of each term\n"
+        "(a term the model misses is one the policy can exploit; 'termination' is a training-only cost)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    pdf.savefig(fig, dpi=dpi)
+    plt.close(fig)
