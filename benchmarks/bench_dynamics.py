@@ -3,10 +3,11 @@
 RWM-U configuration: B = 5 members, H = 32, F = 8, GRU hidden 256, head hidden 128, 2 intra-op threads. The step is
 ``rwm_core.dynamics.train.training_step`` (the training loop's own), which accumulates gradients over micro-batches
 (default 256 windows; same gradient as the unsplit mini-batch), with the allocator tuning pretrain uses.
-Each mini-batch size runs in its own subprocess so that peak RSS figures are separate.
-Prints a table, then one JSON line.
+Each (precision, mini-batch size) runs in its own subprocess so that peak RSS figures are separate: float32 (the
+default, upstream's arithmetic) and bfloat16 mixed precision (``dynamics.precision: bfloat16``: bf16 matrix
+products, float32 weights, gates and Adam). Prints a table, then one JSON line.
 
-    python benchmarks/bench_dynamics.py [--batch-sizes 256 1000] [--steps 6] [--threads 2]
+    python benchmarks/bench_dynamics.py [--batch-sizes 256 1000] [--precision float32 bfloat16] [--steps 6]
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ DEFAULT_MICRO = 256  # DynamicsConfig.micro_batch_size default
 
 
 def run_one(
-    batch: int, steps: int, warmup: int, threads: int, seed: int, micro: int, tune: bool = True
-) -> dict[str, float]:
+    batch: int,
+    steps: int,
+    warmup: int,
+    threads: int,
+    seed: int,
+    micro: int,
+    tune: bool = True,
+    precision: str = "float32",
+) -> dict[str, float | str]:
     import torch
 
     from rwm_core.config import DynamicsConfig
@@ -45,7 +53,7 @@ def run_one(
     contacts = (torch.rand(batch, length, spec.contact_dim, generator=g) > 0.5).float()
     terms = (torch.rand(batch, length, 1, generator=g) > 0.99).float()
 
-    cfg = DynamicsConfig(batch_size=batch, micro_batch_size=micro)
+    cfg = DynamicsConfig(batch_size=batch, micro_batch_size=micro, precision=precision)
     wb = WindowBatch(states, actions, contacts, terms)
 
     def step() -> None:
@@ -61,6 +69,7 @@ def run_one(
     times.sort()
     median = times[len(times) // 2]
     return {
+        "precision": precision,
         "batch_size": batch,
         "steps": steps,
         "windows_per_s_median": batch / median,
@@ -76,6 +85,7 @@ def run_one(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1000])
+    ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -86,12 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child is not None:
         res = run_one(
-            args.child, args.steps, args.warmup, args.threads, args.seed, args.micro_batch, not args.no_tune_allocator
+            args.child,
+            args.steps,
+            args.warmup,
+            args.threads,
+            args.seed,
+            args.micro_batch,
+            not args.no_tune_allocator,
+            args.precision[0],
         )
         print(json.dumps(res))
         return 0
     results = []
-    for b in args.batch_sizes:
+    for prec, b in ((p, b) for p in args.precision for b in args.batch_sizes):
         cmd = [
             sys.executable,
             __file__,
@@ -107,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
             str(args.seed),
             "--micro-batch",
             str(args.micro_batch),
+            "--precision",
+            prec,
         ] + (["--no-tune-allocator"] if args.no_tune_allocator else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(res)
         print(
-            f"mini-batch {b:5d}: {res['windows_per_s_median']:7.1f} windows/s (median of {res['steps']} steps, "
+            f"{prec:8s} mini-batch {b:5d}: {res['windows_per_s_median']:7.1f} windows/s "
+            f"(median of {res['steps']} steps, "
             f"best {res['windows_per_s_best']:.1f}), peak RSS {res['peak_rss_gb']:.2f} GB, "
             f"{res['threads']} threads, micro-batch {res['micro_batch_size'] or 'none'}"
         )

@@ -72,6 +72,7 @@ class DynamicsConfig:
     termination_pos_weight: float = 1.0  # weight of the rare positive (fall) labels in the termination BCE
     val_every: int = 1  # iterations between validation-loss evaluations
     micro_batch_size: int = 256  # gradient accumulation chunk (same gradient, bounded memory); 0 = whole batch
+    precision: str = "float32"  # "float32", or "bfloat16": bf16 GEMMs, float32 weights/gates/optimiser (mixed)
 
 
 @dataclass

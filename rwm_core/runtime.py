@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -32,3 +34,37 @@ def set_threads(threads: int | None = None) -> int:
     n = threads or int(os.environ.get("RWM_THREADS", "0")) or len(os.sched_getaffinity(0))
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether bf16 matrix products are done in hardware here (else they are emulated and slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, precision: str = "float32") -> contextlib.AbstractContextManager[object]:
+    """Mixed-precision region for ``precision == "bfloat16"`` (a no-op for float32).
+
+    Why opt-in: bf16 rounds every matrix-product input to 8 mantissa bits (losses agree with float32 to ~1e-5 and
+    gradients to ~1%, see tests), which doubles GEMM throughput on CPUs with AVX512-BF16/AMX and on recent GPUs but
+    changes the numbers; float32 keeps upstream's arithmetic.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if not bf16_is_native(device):
+        warnings.warn(
+            f"precision 'bfloat16' on a {device.type} without native bf16 matrix products: expect it to be slower "
+            "than float32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -23,7 +23,7 @@ from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.loss import LOSS_TERMS, LossWeights, bootstrap_weights, ensemble_loss
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.errors import InputError, RwmError
-from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
 from rwm_core.tracking import MetricsTracker
 
 MODEL_FILE = "model.pt"
@@ -103,20 +103,22 @@ def training_step(
     totals: dict[str, torch.Tensor] = {}
     for i, lo in enumerate(range(0, n, step)):
         sl = slice(lo, min(lo + step, n))
-        losses = ensemble_loss(
-            model,
-            batch.states[sl],
-            batch.actions[sl],
-            batch.contacts[sl],
-            batch.terminations[sl],
-            history,
-            sample_weights=w[:, sl],
-            noise=noise[:, :, sl],
-            weights=weights,
-            state_loss=cfg.state_loss,
-            weight_norm=wn,
-            include_bound=i == 0,
-        )
+        with autocast(dev, cfg.precision):  # bf16 mixed precision when configured; backward runs outside
+            losses = ensemble_loss(
+                model,
+                batch.states[sl],
+                batch.actions[sl],
+                batch.contacts[sl],
+                batch.terminations[sl],
+                history,
+                sample_weights=w[:, sl],
+                noise=noise[:, :, sl],
+                weights=weights,
+                state_loss=cfg.state_loss,
+                weight_norm=wn,
+                include_bound=i == 0,
+            )
+        losses = {k: v.float() for k, v in losses.items()}
         for k, v in losses.items():
             totals[k] = totals[k] + v.detach() if k in totals else v.detach()
         if not torch.isfinite(losses["total"]):

@@ -228,8 +228,8 @@ class ImaginationEnv:
         )
         penalised = total - self.penalty * u * self.dt
         # time-outs are not failures: an episode that reaches its length is bootstrapped, not punished
-        time_out_now = self.episode_length_buf + 1 >= self.max_episode_length
-        cost = (terminated & ~time_out_now).to(total.dtype) * self.cfg.termination_penalty
+        time_outs = self.episode_length_buf + 1 >= self.max_episode_length
+        cost = (terminated & ~time_outs).to(total.dtype) * self.cfg.termination_penalty
         terms = {**terms, "termination": -cost}
         penalised = penalised - cost
 
@@ -238,7 +238,6 @@ class ImaginationEnv:
         self.last_action = actions
         self.contacts = contacts
         self.episode_length_buf += 1
-        time_outs = self.episode_length_buf >= self.max_episode_length
         dones = terminated | time_outs
 
         for name, value in terms.items():
