@@ -2,8 +2,10 @@
 
 RWM-U world model (5 members, 2-layer GRU 256, heads 128), actor/critic [128, 128, 128], on 2 threads, for 1024 and
 4096 envs, on synthetic data with an untrained model (throughput does not depend on the weights, but episode
-lengths do, so terminations are switched off to keep the reset load realistic). Ends with one JSON line.
-Usage: python benchmarks/bench_imagination.py [--envs 1024 4096] [--iterations 3]
+lengths do, so terminations are switched off to keep the reset load realistic), in float32 (the default) and in
+bfloat16 mixed precision (``policy.precision: bfloat16``: bf16 world-model products and gates in imagination, PPO
+update under bf16 autocast). Ends with one JSON line.
+Usage: python benchmarks/bench_imagination.py [--envs 1024 4096] [--precision float32 bfloat16] [--iterations 3]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rwm_core.data.validate import validate_dataset
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
 from rwm_core.policy.train import ppo_config
+from rwm_core.runtime import autocast
 
 
 def build(tmp: Path) -> tuple[SystemDynamicsEnsemble, Dataset]:
@@ -44,9 +47,13 @@ def build(tmp: Path) -> tuple[SystemDynamicsEnsemble, Dataset]:
     return model, ds
 
 
-def measure(model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iterations: int) -> dict[str, float]:
-    cfg = PolicyConfig(num_envs=num_envs)
-    env = ImaginationEnv(model, ds.normalizer, ds, ImaginationConfig(num_envs, 256, True, 1.0), seed=0)
+def measure(
+    model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iterations: int, precision: str = "float32"
+) -> dict[str, float]:
+    cfg = PolicyConfig(num_envs=num_envs, precision=precision)
+    icfg = ImaginationConfig(num_envs, 256, True, 1.0, precision=precision)
+    env = ImaginationEnv(model, ds.normalizer, ds, icfg, seed=0)
+    dev = torch.device("cpu")
     with contextlib.redirect_stdout(io.StringIO()):
         alg = PPO.construct_algorithm(env.get_observations(), env, ppo_config(cfg), "cpu")
     alg.train_mode()
@@ -61,7 +68,8 @@ def measure(model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iteration
                 alg.process_env_step(obs, rewards, dones, extras)
             alg.compute_returns(obs)
         t1 = time.perf_counter()
-        alg.update()
+        with autocast(dev, precision):  # as rwm_core.policy.train does
+            alg.update()
         t2 = time.perf_counter()
         if it > 0:
             t_collect += t1 - t0
@@ -73,6 +81,7 @@ def measure(model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iteration
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envs", type=int, nargs="+", default=[1024, 4096])
+    ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -81,13 +90,14 @@ def main() -> None:
     result: dict[str, object] = {"threads": args.threads, "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         model, ds = build(Path(tmp))
-        for n in args.envs:
-            r = measure(model, ds, n, args.iterations)
+        for prec, n in ((p, n) for p in args.precision for n in args.envs):
+            r = measure(model, ds, n, args.iterations, prec)
             print(
-                f"{n:5d} envs: collection {r['collect_env_steps_per_s']:9,.0f} env-steps/s, "
+                f"{prec:8s} {n:5d} envs: collection {r['collect_env_steps_per_s']:9,.0f} env-steps/s, "
                 f"with PPO update {r['total_env_steps_per_s']:9,.0f} env-steps/s"
             )
-            result[str(n)] = {k: round(v) for k, v in r.items()}
+            key = str(n) if prec == "float32" else f"{n}_{prec}"  # float32 keys unchanged from earlier runs
+            result[key] = {k: round(v) for k, v in r.items()}
     print(json.dumps(result))
 
 

@@ -49,6 +49,26 @@ def bf16_is_native(device: torch.device) -> bool:
         return False
 
 
+def matmul_dtype(device: torch.device, precision: str = "float32") -> torch.dtype | None:
+    """The dtype hand-written mixed-precision paths cast their GEMM inputs to (None = float32 throughout)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return None
+    _warn_if_emulated(device)
+    return torch.bfloat16
+
+
+def _warn_if_emulated(device: torch.device) -> None:
+    if not bf16_is_native(device):
+        warnings.warn(
+            f"precision 'bfloat16' on a {device.type} without native bf16 matrix products: expect it to be slower "
+            "than float32",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def autocast(device: torch.device, precision: str = "float32") -> contextlib.AbstractContextManager[object]:
     """Mixed-precision region for ``precision == "bfloat16"`` (a no-op for float32).
 
@@ -56,15 +76,8 @@ def autocast(device: torch.device, precision: str = "float32") -> contextlib.Abs
     gradients to ~1%, see tests), which doubles GEMM throughput on CPUs with AVX512-BF16/AMX and on recent GPUs but
     changes the numbers; float32 keeps upstream's arithmetic.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "float32":
+    if matmul_dtype(device, precision) is None:
         return contextlib.nullcontext()
-    if not bf16_is_native(device):
-        warnings.warn(
-            f"precision 'bfloat16' on a {device.type} without native bf16 matrix products: expect it to be slower "
-            "than float32",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    # no weight-cast cache: regions that also take optimiser steps (the PPO update) would otherwise keep using the
+    # bf16 copies of the weights from before the first step
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)

@@ -209,3 +209,26 @@ def test_autocast_rejects_unknown_precision() -> None:
 
     with pytest.raises(ValueError, match="precision"):
         autocast(torch.device("cpu"), "float16")
+
+
+def test_autocast_sees_weights_updated_inside_the_region() -> None:
+    """The PPO update runs forward, backward and optimiser steps inside one bf16 region: the second forward must
+    use the updated weights (torch's default weight-cast cache would silently reuse the old bf16 copies)."""
+    import warnings
+
+    from rwm_core.runtime import autocast
+
+    torch.manual_seed(15)
+    lin = torch.nn.Linear(4, 4)
+    opt = torch.optim.SGD(lin.parameters(), lr=1.0)
+    x = torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ctx = autocast(torch.device("cpu"), "bfloat16")
+    with ctx:
+        y1 = lin(x)
+        assert y1.dtype == torch.bfloat16
+        y1.float().sum().backward()
+        opt.step()
+        y2 = lin(x)
+    assert not torch.equal(y1, y2)

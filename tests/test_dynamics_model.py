@@ -162,6 +162,32 @@ def test_lean_rollout_step_matches_full_forward() -> None:
     torch.testing.assert_close(fat.aleatoric, full1.aleatoric)
 
 
+def test_bfloat16_rollout_step_tracks_float32() -> None:
+    """Mixed-precision imagination step: float32 hidden states and outputs, within bf16 rounding of float32 after
+    several autoregressive steps (a wrong gate or weight slice in the bf16 branch would be off by O(1))."""
+    torch.manual_seed(4)
+    m = SystemDynamicsEnsemble(SMALL)
+    s, a = _inputs(t=12)
+    ids = torch.tensor([2, 0, 1, 2, 1, 0, 0])
+    out = {}
+    with torch.no_grad():
+        for dt in (None, torch.bfloat16):
+            roll = EnsembleRollout(m, ids, dt)
+            state = roll.warmup(s[:, :6], a[:, :6], lean=True).state
+            steps = []
+            for k in range(6, 12):
+                steps.append(roll.step(state, a[:, k], lean=True))
+                state = steps[-1].state
+            assert roll.h is not None and roll.h.dtype == torch.float32
+            out[dt] = steps
+    for ref, low in zip(out[None], out[torch.bfloat16], strict=True):
+        assert low.state.dtype == low.epistemic.dtype == torch.float32
+        assert not torch.equal(low.state, ref.state)  # bf16 was used
+        torch.testing.assert_close(low.state, ref.state, rtol=0.03, atol=0.03)
+        torch.testing.assert_close(low.epistemic, ref.epistemic, rtol=0.03, atol=0.03)
+        torch.testing.assert_close(low.termination_logits, ref.termination_logits, rtol=0.03, atol=0.03)
+
+
 def test_rollout_partial_warmup_keeps_other_rows() -> None:
     torch.manual_seed(4)
     m = SystemDynamicsEnsemble(SMALL)

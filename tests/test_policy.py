@@ -59,6 +59,34 @@ def test_training_writes_metrics_checkpoints_and_exports(artifacts, tmp_path: Pa
     assert summary["iterations"] == 4
 
 
+def test_bfloat16_training_tracks_float32(artifacts, tmp_path: Path) -> None:
+    """``policy.precision: bfloat16`` (bf16 world-model steps, PPO update under autocast) trains like float32:
+    same first-iteration imagined reward to bf16 rounding, finite losses, a changed actor, float32 exports."""
+    import dataclasses
+    import warnings
+
+    model, data = artifacts
+    rows = {}
+    for prec in ("float32", "bfloat16"):
+        cfg = dataclasses.replace(SMALL, precision=prec, iterations=2, checkpoint_every=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # CPUs without native bf16 warn that it is slow
+            train_policy(model, data, tmp_path / prec, cfg, penalty=1.0, seed=0, device="cpu", progress=False)
+        rows[prec] = read_metrics(tmp_path / prec / "metrics.csv")
+    for key in ("reward_unpenalised", "uncertainty"):
+        ref, low = float(rows["float32"][0][key]), float(rows["bfloat16"][0][key])
+        assert low == pytest.approx(ref, rel=0.02, abs=1e-3), key
+    assert all(np.isfinite(float(v)) for k, v in rows["bfloat16"][-1].items() if k.startswith("loss."))
+    state = torch.load(tmp_path / "bfloat16" / "policy_checkpoint.pt", weights_only=False)
+    first = torch.load(tmp_path / "float32" / "policy_checkpoint.pt", weights_only=False)
+    assert all(v.dtype == torch.float32 for v in state["actor_state_dict"].values() if v.is_floating_point())
+    assert not all(
+        torch.equal(v, first["actor_state_dict"][k]) for k, v in state["actor_state_dict"].items()
+    )  # the runs differ (bf16 was used), yet stay close
+    jit = torch.jit.load(str(tmp_path / "bfloat16" / "policy.pt"))
+    assert jit(torch.zeros(1, 48)).dtype == torch.float32
+
+
 def test_resume_continues_from_the_last_checkpoint(artifacts, tmp_path: Path) -> None:
     model, data = artifacts
     out = tmp_path / "p"

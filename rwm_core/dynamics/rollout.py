@@ -34,53 +34,71 @@ class _FusedBases:
     The bases read the same input, so the first layer's input projection is one GEMM for both; every other product
     runs as one batched GEMM over the two bases, and the gate arithmetic runs once on the stacked (2, N, ·) tensors.
     The weights are a snapshot taken at construction: build a new rollout after changing the model's weights.
+    ``mm_dtype`` (bf16 mixed precision): the snapshot, the products and the gate arithmetic are in that dtype
+    (the products accumulate in float32); the hidden state carried from step to step stays float32.
     """
 
-    def __init__(self, model: SystemDynamicsEnsemble) -> None:
+    def __init__(self, model: SystemDynamicsEnsemble, mm_dtype: torch.dtype | None = None) -> None:
         rnns = (model.state_base.memory.rnn, model.auxiliary_base.memory.rnn)
         self.layers = rnns[0].num_layers
         self.hidden = rnns[0].hidden_size
+        self.mm_dtype = mm_dtype
+
+        def cast(w: torch.Tensor) -> torch.Tensor:
+            return w if mm_dtype is None else w.to(mm_dtype)
 
         def stack(name: str) -> torch.Tensor:
             return torch.stack([getattr(r, name).detach() for r in rnns])
 
         # layer 0: one (in, 2 * 3H) projection shared by both bases
-        self.w_ih0 = torch.cat([r.weight_ih_l0.detach() for r in rnns]).t().contiguous()
-        self.b_ih0 = torch.cat([r.bias_ih_l0.detach() for r in rnns])
-        self.w_ih = [None] + [stack(f"weight_ih_l{i}").transpose(1, 2).contiguous() for i in range(1, self.layers)]
-        self.b_ih = [None] + [stack(f"bias_ih_l{i}").unsqueeze(1) for i in range(1, self.layers)]
-        self.w_hh = [stack(f"weight_hh_l{i}").transpose(1, 2).contiguous() for i in range(self.layers)]
-        self.b_hh = [stack(f"bias_hh_l{i}").unsqueeze(1) for i in range(self.layers)]
+        self.w_ih0 = cast(torch.cat([r.weight_ih_l0.detach() for r in rnns]).t().contiguous())
+        self.b_ih0 = cast(torch.cat([r.bias_ih_l0.detach() for r in rnns]))
+        self.w_ih = [None] + [
+            cast(stack(f"weight_ih_l{i}").transpose(1, 2).contiguous()) for i in range(1, self.layers)
+        ]
+        self.b_ih = [None] + [cast(stack(f"bias_ih_l{i}").unsqueeze(1)) for i in range(1, self.layers)]
+        self.w_hh = [cast(stack(f"weight_hh_l{i}").transpose(1, 2).contiguous()) for i in range(self.layers)]
+        self.b_hh = [cast(stack(f"bias_hh_l{i}").unsqueeze(1)) for i in range(self.layers)]
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``x`` (N, in), ``h`` (2, L, N, H) -> new hidden (2, L, N, H); [:, -1] are the features of each base."""
         n, hd = x.shape[0], self.hidden
+        dt = self.mm_dtype
         out = torch.empty_like(h)
-        inp: torch.Tensor | None = None
+        hm = h if dt is None else h.to(dt)
+        inp = x if dt is None else x.to(dt)
         for layer in range(self.layers):
             if layer == 0:
-                gi = torch.addmm(self.b_ih0, x, self.w_ih0).view(n, 2, 3 * hd).transpose(0, 1)
+                gi = torch.addmm(self.b_ih0, inp, self.w_ih0).view(n, 2, 3 * hd).transpose(0, 1)
             else:
                 gi = torch.baddbmm(self.b_ih[layer], inp, self.w_ih[layer])
-            gh = torch.baddbmm(self.b_hh[layer], h[:, layer], self.w_hh[layer])
+            gh = torch.baddbmm(self.b_hh[layer], hm[:, layer], self.w_hh[layer])
             rz = torch.sigmoid(gi[..., : 2 * hd] + gh[..., : 2 * hd])
             r, z = rz[..., :hd], rz[..., hd:]
             cand = torch.tanh(torch.addcmul(gi[..., 2 * hd :], r, gh[..., 2 * hd :]))
-            # h' = (1 - z) * n + z * h = n + z * (h - n)
-            new = torch.addcmul(cand, z, h[:, layer] - cand)
-            out[:, layer] = new
-            inp = new
+            # h' = (1 - z) * n + z * h = n + z * (h - n), written as float32 into the new hidden state
+            new = torch.addcmul(cand, z, h[:, layer] - cand, out=out[:, layer])
+            inp = new if dt is None else new.to(dt)
         return out
 
 
 class EnsembleRollout:
     """Hidden states of both GRU bases for N rows, plus each row's assigned ensemble member (or None = mean)."""
 
-    def __init__(self, model: SystemDynamicsEnsemble, member_ids: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        model: SystemDynamicsEnsemble,
+        member_ids: torch.Tensor | None = None,
+        mm_dtype: torch.dtype | None = None,
+    ) -> None:
+        """``mm_dtype=torch.bfloat16``: :meth:`step` runs its matrix products in bf16 (mixed precision, see
+        :class:`_FusedBases`); states, uncertainties and hidden states stay float32. Warm-ups stay float32."""
         self.model = model
         self.member_ids = member_ids
+        self.mm_dtype = mm_dtype
         self.h: torch.Tensor | None = None  # (2, L, N, hidden): state base, auxiliary base
         self._fused: _FusedBases | None = None
+        self._stacked: dict[bool, dict[str, torch.Tensor]] = {}  # bf16 head snapshots, by with_std
 
     @property
     def h_state(self) -> torch.Tensor | None:
@@ -126,15 +144,28 @@ class EnsembleRollout:
         if self.h is None:
             raise RuntimeError("call warmup() before step()")
         if self._fused is None:
-            self._fused = _FusedBases(self.model)
+            self._fused = _FusedBases(self.model, self.mm_dtype)
         self.h = self._fused.step(torch.cat([states, actions], dim=-1), self.h)
-        return self._heads(self.h[0, -1], self.h[1, -1], states, self.member_ids, lean)
+        return self._heads(self.h[0, -1], self.h[1, -1], states, self.member_ids, lean, self.mm_dtype)
 
     def _heads(
-        self, fs: torch.Tensor, fa: torch.Tensor, last: torch.Tensor, ids: torch.Tensor | None, lean: bool
+        self,
+        fs: torch.Tensor,
+        fa: torch.Tensor,
+        last: torch.Tensor,
+        ids: torch.Tensor | None,
+        lean: bool,
+        mm_dtype: torch.dtype | None = None,
     ) -> StepResult:
         m = self.model
-        means, logstd = m.state_heads_all(fs, last, with_std=not lean)
+        if mm_dtype is None:
+            means, logstd = m.state_heads_all(fs, last, with_std=not lean)
+        else:  # bf16 products; the residual mean (last state + bf16 increment) and the log-std come out float32
+            if (not lean) not in self._stacked:
+                p = m.stacked_state_params(with_std=not lean)
+                self._stacked[not lean] = {k: v.detach().to(mm_dtype) for k, v in p.items()}
+            means, logstd = m.state_heads_all(fs.to(mm_dtype), last, not lean, self._stacked[not lean])
+            logstd = None if logstd is None else logstd.float()
         if lean and ids is not None:
             contact, term = m.aux_heads_assigned(fa, ids)
         else:

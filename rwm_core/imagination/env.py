@@ -25,6 +25,7 @@ from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.dynamics.rollout import EnsembleRollout
 from rwm_core.imagination.rewards import RewardComputer
+from rwm_core.runtime import matmul_dtype
 
 
 @dataclass
@@ -43,6 +44,8 @@ class ImaginationConfig:
     # its own term. Why: early on every task-reward step is negative (noisy actions are penalised more than
     # tracking pays), so without it ending an episode early is the best the policy can do, and it learns to fall.
     termination_penalty: float = 0.0
+    # "bfloat16": the world model's matrix products and gates in bf16 (hidden states, states, rewards stay float32)
+    precision: str = "float32"
 
 
 class ImaginationEnv:
@@ -93,7 +96,7 @@ class ImaginationEnv:
         self.member_ids = torch.zeros(n, dtype=torch.long, device=dev)
         self.episode_starts = torch.zeros(n, dtype=torch.long, device=dev)  # dataset row of each env's history
         # the one owner of hidden states; it reads member_ids in place
-        self.rollout = EnsembleRollout(model, self.member_ids)
+        self.rollout = EnsembleRollout(model, self.member_ids, matmul_dtype(self.device, cfg.precision))
         self.commands = torch.zeros(n, 3, device=dev)
         self.command_timer = torch.zeros(n, dtype=torch.long, device=dev)
         self.push_timer = torch.zeros(n, dtype=torch.long, device=dev)

@@ -25,7 +25,7 @@ from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
 from rwm_core.imagination.rewards import TERM_NAMES
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
-from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
 from rwm_core.tracking import MetricsTracker
 
 CHECKPOINT_DIR = "checkpoints"
@@ -126,6 +126,7 @@ def train_policy(
             penalty,
             cfg.tilt_termination,
             cfg.termination_penalty,
+            cfg.precision,
         ),
         device=dev,
         seed=seed,
@@ -201,7 +202,8 @@ def train_policy(
                     episode_logs.setdefault(k, []).append(float(v))
             alg.compute_returns(obs)
         t_collect = time.perf_counter() - t0
-        losses = alg.update()
+        with autocast(dev, cfg.precision):  # bf16 mixed precision for the actor/critic products when configured
+            losses = alg.update()
         t_total = time.perf_counter() - t0
         steps = cfg.num_envs * cfg.steps_per_env
         row: dict[str, Any] = {
