@@ -75,6 +75,17 @@ def _batch(n=10, h=6, f=3, seed=0, dtype=torch.float64):
     return s, a, c, t
 
 
+def _float32_problem(model_seed: int, batch_seed: int, draw_seed: int):
+    """A float32 model, batch, bootstrap weights and noise (3 members, 10 windows of 6 + 3 rows)."""
+    torch.manual_seed(model_seed)
+    m = SystemDynamicsEnsemble(SMALL)
+    s, a, c, t = _batch(dtype=torch.float32, seed=batch_seed)
+    g = torch.Generator().manual_seed(draw_seed)
+    w = bootstrap_weights(3, 10, g)
+    noise = torch.randn(3, 3, 10, 45, generator=g)
+    return m, (s, a, c, t), w, noise
+
+
 def test_fast_loss_equals_reference_losses_and_gradients() -> None:
     torch.manual_seed(0)
     m = SystemDynamicsEnsemble(SMALL).double()
@@ -100,12 +111,7 @@ def test_fast_loss_equals_reference_losses_and_gradients() -> None:
 
 
 def test_float32_fast_path_close_to_reference() -> None:
-    torch.manual_seed(3)
-    m = SystemDynamicsEnsemble(SMALL)
-    s, a, c, t = _batch(dtype=torch.float32, seed=4)
-    g = torch.Generator().manual_seed(2)
-    w = bootstrap_weights(3, 10, g)
-    noise = torch.randn(3, 3, 10, 45, generator=g)
+    m, (s, a, c, t), w, noise = _float32_problem(3, 4, 2)
     fast = ensemble_loss(m, s, a, c, t, 6, w, noise)
     ref = reference_loss(m, s, a, c, t, 6, w, noise)
     torch.testing.assert_close(fast["total"], ref["total"], rtol=1e-5, atol=1e-5)
@@ -175,12 +181,7 @@ def test_bfloat16_mixed_precision_tracks_float32() -> None:
 
     from rwm_core.runtime import autocast
 
-    torch.manual_seed(12)
-    m = SystemDynamicsEnsemble(SMALL)
-    s, a, c, t = _batch(dtype=torch.float32, seed=13)
-    g = torch.Generator().manual_seed(14)
-    w = bootstrap_weights(3, 10, g)
-    noise = torch.randn(3, 3, 10, 45, generator=g)
+    m, (s, a, c, t), w, noise = _float32_problem(12, 13, 14)
     params = list(m.parameters())
     out = {}
     for prec in ("float32", "bfloat16"):
