@@ -170,3 +170,29 @@ def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> N
         with torch.no_grad():
             for hd, b in zip(model.auxiliary_heads, saved, strict=True):
                 hd.termination_layers[2].bias.copy_(b)
+
+
+@pytest.mark.parametrize("crouch", [True, False])
+def test_height_termination_ends_crouched_episodes(world, crouch) -> None:
+    """With ``height_termination`` a predicted deep crouch (knees folded: the kinematic base height below the
+    simulator's limit) ends the episode even when the termination head and the tilt rule say no."""
+    model, ds = world
+    kfe = ds.layout.block("joint_pos").start + 8  # KFE joints, relative to the default pose, normalised
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    std = torch.as_tensor(ds.normalizer.state_std[kfe : kfe + 4])
+    fold = torch.tensor([-1.8, 1.8, -1.8, 1.8]) / std  # front knees further negative, hind further positive
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.termination_layers[2].bias.fill_(-50.0)
+        if crouch:
+            for hd in model.state_heads:
+                hd.state_mean_layers[2].bias[kfe : kfe + 4] += fold
+    try:
+        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, height_termination=True)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        _, _, dones, _ = env.step(torch.zeros(8, 12))
+        assert bool(dones.all()) is crouch
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)

@@ -134,3 +134,41 @@ def test_termination_when_trunk_touches_ground(sim: QuadrupedSim):
             break
     assert sim.fallen()
     assert sim.row(termination=True)[L.termination_column] == 1.0
+
+
+def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
+    """The task's kinematic base-height estimate (used to end crouched imagined episodes) equals MuJoCo's: base
+    height minus the lowest foot centre plus the foot radius, for random joint angles and base orientations."""
+    import mujoco
+    import torch
+
+    from rwm_core.sim.robot import QuadrupedSim
+    from rwm_core.tasks import anymal_d_flat as task
+
+    sim = QuadrupedSim()
+    m, d = sim.model, sim.data
+    feet = [m.geom(f"{leg}_foot").id for leg in task.LEGS]
+    rng = np.random.default_rng(0)
+    est, true = [], []
+    for _ in range(50):
+        lo, hi = sim.joint_range[:, 0], sim.joint_range[:, 1]
+        q = rng.uniform(lo, hi)
+        quat = rng.normal(size=4) * [1, 0.3, 0.3, 0.3] + [3, 0, 0, 0]  # tilted, mostly upright
+        d.qpos[:] = m.qpos0
+        d.qpos[2] = 1.0
+        d.qpos[3:7] = quat / np.linalg.norm(quat)
+        d.qpos[sim.qadr] = q
+        mujoco.mj_kinematics(m, d)
+        rot = d.xmat[sim.trunk_id].reshape(3, 3)
+        gravity_base = rot.T @ np.array([0.0, 0.0, -1.0])
+        true.append(d.qpos[2] - min(d.geom_xpos[g][2] for g in feet) + task.FOOT_RADIUS)
+        est.append(
+            float(
+                task.base_height(
+                    torch.tensor(q - task.DEFAULT_JOINT_POS, dtype=torch.float64),
+                    torch.tensor(gravity_base, dtype=torch.float64),
+                )
+            )
+        )
+    np.testing.assert_allclose(est, true, atol=1e-6)
+    assert np.ptp(true) > 0.2  # the poses cover crouched and stretched legs

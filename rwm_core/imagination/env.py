@@ -44,6 +44,10 @@ class ImaginationConfig:
     # its own term. Why: early on every task-reward step is negative (noisy actions are penalised more than
     # tracking pays), so without it ending an episode early is the best the policy can do, and it learns to fall.
     termination_penalty: float = 0.0
+    # Also end an episode when the base, placed on its lowest foot by leg kinematics from the predicted joint
+    # positions and gravity, is below the simulator's minimum height (task.base_height). The simulator ends
+    # episodes there, but base height is not in the state, so the model cannot predict a crouch ending in a "fall".
+    height_termination: bool = False
     # "bfloat16": the world model's matrix products and gates in bf16 (hidden states, states, rewards stay float32)
     precision: str = "float32"
 
@@ -215,6 +219,9 @@ class ImaginationEnv:
         if self.cfg.tilt_termination:
             g_z = nxt[:, lay.block("projected_gravity").start + 2]
             terminated = terminated | (g_z > -self.task.TILT_TERMINATION_COS)
+        if self.cfg.height_termination:
+            height = self.task.base_height(self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity"))
+            terminated = terminated | (height < self.task.MIN_BASE_HEIGHT)
         u = pred.epistemic
         n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
         total, terms = self.rewards.compute(

@@ -126,6 +126,7 @@ def train_policy(
             penalty,
             cfg.tilt_termination,
             cfg.termination_penalty,
+            cfg.height_termination,
             cfg.precision,
         ),
         device=dev,

@@ -36,7 +36,7 @@ SATURATION_EFFORT = 120.0
 VELOCITY_LIMIT = 10.0
 CONTACT_FORCE_THRESHOLD = 1.0
 MAX_TILT_COS = task.TILT_TERMINATION_COS  # gravity z in the base frame above -cos(60 deg) terminates
-MIN_BASE_HEIGHT = 0.2
+MIN_BASE_HEIGHT = task.MIN_BASE_HEIGHT
 RESET_PENETRATION = 0.001  # reset: feet 1 mm into the floor, so the first row already stands on its feet
 
 N_COLS = task.LAYOUT.n_columns

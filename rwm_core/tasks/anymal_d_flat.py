@@ -6,6 +6,8 @@ Joint order in every 12-wide block: all HAA, then all HFE, then all KFE, each in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rwm_core.data.layout import ColumnLayout
@@ -108,6 +110,43 @@ PUSH_INTERVAL_STEPS = (48, 96)
 PUSH_VELOCITY_RANGE = (-0.5, 0.5)
 EPISODE_LENGTH_STEPS = 256
 TILT_TERMINATION_COS = 0.5  # a fall: projected gravity z above -cos(60 deg)
+MIN_BASE_HEIGHT = 0.2  # the simulator also ends an episode when the base (trunk origin) is lower than this (m)
+
+# Leg geometry of rwm_core/sim/quadruped.xml (LEGS order; a test checks it against MuJoCo's kinematics): hip joint
+# (HAA, about x) at HIP_POS in the base frame, thigh joint (HFE, about y) offset THIGH_OFFSET_Y along y, knee (KFE,
+# about y) SHANK_OFFSET below it, foot sphere centre FOOT_OFFSET below the knee.
+HIP_POS = np.array([[0.3, 0.1, 0.0], [-0.3, 0.1, 0.0], [0.3, -0.1, 0.0], [-0.3, -0.1, 0.0]], dtype=np.float32)
+THIGH_OFFSET_Y = np.array([0.08, 0.08, -0.08, -0.08], dtype=np.float32)
+SHANK_OFFSET = 0.285
+FOOT_OFFSET = 0.3
+FOOT_RADIUS = 0.03
+
+
+def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
+    """Height of the base over flat ground if the lowest foot touches it, from joint positions and gravity alone.
+
+    Why: base height is not part of the state, so a world model cannot predict the simulator's "base too low" fall
+    (a crouch); leg kinematics recover it from what the model does predict. ``joint_pos_rel`` (..., 12) relative
+    to the default pose, ``projected_gravity`` (..., 3) unit gravity in the base frame; torch tensors.
+    """
+    import torch
+
+    q = joint_pos_rel + torch.as_tensor(DEFAULT_JOINT_POS, dtype=joint_pos_rel.dtype, device=joint_pos_rel.device)
+    haa, hfe, kfe = q[..., 0:4], q[..., 4:8], q[..., 8:12]
+    # foot relative to the thigh joint, in the thigh frame: Ry(hfe) ((0, 0, -SHANK) + Ry(kfe) (0, 0, -FOOT))
+    vx, vz = -FOOT_OFFSET * torch.sin(kfe), -FOOT_OFFSET * torch.cos(kfe) - SHANK_OFFSET
+    wx = vx * torch.cos(hfe) + vz * torch.sin(hfe)
+    wz = -vx * torch.sin(hfe) + vz * torch.cos(hfe)
+    ty = torch.as_tensor(THIGH_OFFSET_Y, dtype=q.dtype, device=q.device)
+    # hip rotation Rx(haa) of (wx, ty, wz), then the hip's position in the base frame
+    hip = torch.as_tensor(HIP_POS, dtype=q.dtype, device=q.device)
+    px = wx + hip[:, 0]
+    py = ty * torch.cos(haa) - wz * torch.sin(haa) + hip[:, 1]
+    pz = ty * torch.sin(haa) + wz * torch.cos(haa) + hip[:, 2]
+    g = projected_gravity
+    below = g[..., 0:1] * px + g[..., 1:2] * py + g[..., 2:3] * pz  # depth of each foot centre under the base
+    return below.max(-1).values + FOOT_RADIUS
+
 
 # Reward term weights (SPEC §4); reward = sum(weight * term * dt).
 REWARD_WEIGHTS: dict[str, float] = {
