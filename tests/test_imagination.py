@@ -177,16 +177,17 @@ def test_height_termination_ends_crouched_episodes(world, crouch) -> None:
     """With ``height_termination`` a predicted deep crouch (knees folded: the kinematic base height below the
     simulator's limit) ends the episode even when the termination head and the tilt rule say no."""
     model, ds = world
-    kfe = ds.layout.block("joint_pos").start + 8  # KFE joints, relative to the default pose, normalised
+    hfe = ds.layout.block("joint_pos").start + 4  # HFE then KFE joints, relative to the default pose
     saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
-    std = torch.as_tensor(ds.normalizer.state_std[kfe : kfe + 4])
-    fold = torch.tensor([-1.8, 1.8, -1.8, 1.8]) / std  # front knees further negative, hind further positive
+    std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
+    # thighs swung forward/back by 0.8 rad and knees folded by 2 rad: base 0.13 m over the floor on its knees
+    fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std
     with torch.no_grad():
         for head in model.auxiliary_heads:
             head.termination_layers[2].bias.fill_(-50.0)
         if crouch:
             for hd in model.state_heads:
-                hd.state_mean_layers[2].bias[kfe : kfe + 4] += fold
+                hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
     try:
         cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, height_termination=True)
         env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)

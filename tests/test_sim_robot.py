@@ -138,7 +138,7 @@ def test_termination_when_trunk_touches_ground(sim: QuadrupedSim):
 
 def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
     """The task's kinematic base-height estimate (used to end crouched imagined episodes) equals MuJoCo's: base
-    height minus the lowest foot centre plus the foot radius, for random joint angles and base orientations."""
+    height minus the lowest foot or knee centre plus its radius, for random joint angles and base orientations."""
     import mujoco
     import torch
 
@@ -148,8 +148,9 @@ def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
     sim = QuadrupedSim()
     m, d = sim.model, sim.data
     feet = [m.geom(f"{leg}_foot").id for leg in task.LEGS]
+    knees = [m.body(f"{leg}_SHANK").id for leg in task.LEGS]
     rng = np.random.default_rng(0)
-    est, true = [], []
+    est, true, knee_lowest = [], [], 0
     for _ in range(50):
         lo, hi = sim.joint_range[:, 0], sim.joint_range[:, 1]
         q = rng.uniform(lo, hi)
@@ -161,7 +162,10 @@ def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
         mujoco.mj_kinematics(m, d)
         rot = d.xmat[sim.trunk_id].reshape(3, 3)
         gravity_base = rot.T @ np.array([0.0, 0.0, -1.0])
-        true.append(d.qpos[2] - min(d.geom_xpos[g][2] for g in feet) + task.FOOT_RADIUS)
+        lowest_foot = min(d.geom_xpos[g][2] for g in feet) - task.FOOT_RADIUS
+        lowest_knee = min(d.xpos[b][2] for b in knees) - task.KNEE_RADIUS
+        true.append(d.qpos[2] - min(lowest_foot, lowest_knee))
+        knee_lowest += int(lowest_knee < lowest_foot)
         est.append(
             float(
                 task.base_height(
@@ -172,3 +176,4 @@ def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
         )
     np.testing.assert_allclose(est, true, atol=1e-6)
     assert np.ptp(true) > 0.2  # the poses cover crouched and stretched legs
+    assert 0 < knee_lowest < 50  # and kneeling as well as standing on the feet

@@ -120,32 +120,37 @@ THIGH_OFFSET_Y = np.array([0.08, 0.08, -0.08, -0.08], dtype=np.float32)
 SHANK_OFFSET = 0.285
 FOOT_OFFSET = 0.3
 FOOT_RADIUS = 0.03
+KNEE_RADIUS = 0.03  # the upper shank capsule at the knee joint
 
 
 def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
-    """Height of the base over flat ground if the lowest foot touches it, from joint positions and gravity alone.
+    """Height of the base over flat ground when its lowest foot or knee touches it, from joints and gravity alone.
 
     Why: base height is not part of the state, so a world model cannot predict the simulator's "base too low" fall
-    (a crouch); leg kinematics recover it from what the model does predict. ``joint_pos_rel`` (..., 12) relative
-    to the default pose, ``projected_gravity`` (..., 3) unit gravity in the base frame; torch tensors.
+    (a crouch, or kneeling); leg kinematics recover it from what the model does predict. ``joint_pos_rel`` (..., 12)
+    relative to the default pose, ``projected_gravity`` (..., 3) unit gravity in the base frame; torch tensors.
     """
     import torch
 
     q = joint_pos_rel + torch.as_tensor(DEFAULT_JOINT_POS, dtype=joint_pos_rel.dtype, device=joint_pos_rel.device)
     haa, hfe, kfe = q[..., 0:4], q[..., 4:8], q[..., 8:12]
-    # foot relative to the thigh joint, in the thigh frame: Ry(hfe) ((0, 0, -SHANK) + Ry(kfe) (0, 0, -FOOT))
-    vx, vz = -FOOT_OFFSET * torch.sin(kfe), -FOOT_OFFSET * torch.cos(kfe) - SHANK_OFFSET
-    wx = vx * torch.cos(hfe) + vz * torch.sin(hfe)
-    wz = -vx * torch.sin(hfe) + vz * torch.cos(hfe)
     ty = torch.as_tensor(THIGH_OFFSET_Y, dtype=q.dtype, device=q.device)
-    # hip rotation Rx(haa) of (wx, ty, wz), then the hip's position in the base frame
     hip = torch.as_tensor(HIP_POS, dtype=q.dtype, device=q.device)
-    px = wx + hip[:, 0]
-    py = ty * torch.cos(haa) - wz * torch.sin(haa) + hip[:, 1]
-    pz = ty * torch.sin(haa) + wz * torch.cos(haa) + hip[:, 2]
     g = projected_gravity
-    below = g[..., 0:1] * px + g[..., 1:2] * py + g[..., 2:3] * pz  # depth of each foot centre under the base
-    return below.max(-1).values + FOOT_RADIUS
+
+    def depth(vx: Any, vz: Any) -> Any:
+        """Depth under the base of a point (vx, 0, vz) of the thigh frame, before the HFE rotation."""
+        wx = vx * torch.cos(hfe) + vz * torch.sin(hfe)  # Ry(hfe)
+        wz = -vx * torch.sin(hfe) + vz * torch.cos(hfe)
+        px = wx + hip[:, 0]  # Rx(haa) of (wx, ty, wz), then the hip's position in the base frame
+        py = ty * torch.cos(haa) - wz * torch.sin(haa) + hip[:, 1]
+        pz = ty * torch.sin(haa) + wz * torch.cos(haa) + hip[:, 2]
+        return g[..., 0:1] * px + g[..., 1:2] * py + g[..., 2:3] * pz
+
+    # foot: (0, 0, -SHANK) + Ry(kfe) (0, 0, -FOOT); knee: (0, 0, -SHANK)
+    foot = depth(-FOOT_OFFSET * torch.sin(kfe), -FOOT_OFFSET * torch.cos(kfe) - SHANK_OFFSET) + FOOT_RADIUS
+    knee = depth(torch.zeros_like(kfe), torch.full_like(kfe, -SHANK_OFFSET)) + KNEE_RADIUS
+    return torch.maximum(foot.max(-1).values, knee.max(-1).values)
 
 
 # Reward term weights (SPEC §4); reward = sum(weight * term * dt).
