@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from rwm_core.runtime import PRECISIONS
+
 DEFAULT_MICRO = 256  # DynamicsConfig.micro_batch_size default
 
 
@@ -85,7 +87,7 @@ def run_one(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1000])
-    ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    ap.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)

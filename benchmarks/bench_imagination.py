@@ -29,7 +29,7 @@ from rwm_core.data.validate import validate_dataset
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
 from rwm_core.policy.train import ppo_config
-from rwm_core.runtime import autocast
+from rwm_core.runtime import PRECISIONS, autocast
 
 
 def build(tmp: Path) -> tuple[SystemDynamicsEnsemble, Dataset]:
@@ -81,7 +81,7 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envs", type=int, nargs="+", default=[1024, 4096])
-    ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    ap.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

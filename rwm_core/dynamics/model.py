@@ -460,7 +460,7 @@ def gru_sequence(
         w_hh = getattr(rnn, f"weight_hh_l{layer}")
         b_hh = getattr(rnn, f"bias_hh_l{layer}")
         gi = F.linear(inp, w_ih, b_ih).to(x.dtype)
-        h_init = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0[layer].to(x.dtype)
+        h_init = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0[layer]
         with torch.autocast(dev, enabled=False):
             inp = _GRURecurrence.apply(gi, h_init, w_hh, b_hh, mm_dtype)
         finals.append(inp[-1])

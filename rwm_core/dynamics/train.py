@@ -118,7 +118,6 @@ def training_step(
                 weight_norm=wn,
                 include_bound=i == 0,
             )
-        losses = {k: v.float() for k, v in losses.items()}
         for k, v in losses.items():
             totals[k] = totals[k] + v.detach() if k in totals else v.detach()
         if not torch.isfinite(losses["total"]):
