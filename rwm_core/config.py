@@ -100,6 +100,7 @@ class PolicyConfig:
     tilt_termination: bool = True
     termination_penalty: float = 0.0  # one-off training cost of an imagined fall (not in the task reward)
     height_termination: bool = False  # also end imagined episodes whose kinematic base height is below the limit
+    kinematic_thigh_contacts: bool = False  # also flag thigh contacts that leg kinematics put on the floor
     precision: str = "float32"  # "bfloat16": bf16 world-model steps in imagination and PPO update (mixed precision)
     # PPO (rsl-rl-lib), SPEC §5
     actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])

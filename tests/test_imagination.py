@@ -197,3 +197,38 @@ def test_height_termination_ends_crouched_episodes(world, crouch) -> None:
         with torch.no_grad():
             for hd, b in zip(model.state_heads, saved, strict=True):
                 hd.state_mean_layers[2].bias.copy_(b)
+
+
+@pytest.mark.parametrize("kinematic", [True, False])
+def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
+    """With ``kinematic_thigh_contacts`` a predicted kneeling pose (knees on the floor by leg kinematics) is charged
+    as thigh contacts even though the contact head predicts none; without it the kneel is free."""
+    model, ds = world
+    hfe = ds.layout.block("joint_pos").start + 4
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    saved_c = [hd.contact_layers[2].bias.detach().clone() for hd in model.auxiliary_heads]
+    std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
+    fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std  # kneeling, as in the crouch test
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.contact_layers[2].bias.fill_(-50.0)  # the head predicts no contact at all
+        for hd in model.state_heads:
+            hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
+    try:
+        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, kinematic_thigh_contacts=kinematic)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        env.step(torch.zeros(8, 12))
+        thigh = env.contacts[:, : ds.layout.block("thigh_contact").stop - ds.layout.block("thigh_contact").start]
+        charged = env.episode_sums["undesired_contacts"]
+        if kinematic:
+            assert bool((thigh.sum(1) >= 1).all())
+            assert bool((charged < 0).all())
+        else:
+            assert float(thigh.abs().sum()) == 0.0
+            assert float(charged.abs().sum()) == 0.0
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)
+            for hd, b in zip(model.auxiliary_heads, saved_c, strict=True):
+                hd.contact_layers[2].bias.copy_(b)

@@ -136,9 +136,10 @@ def test_termination_when_trunk_touches_ground(sim: QuadrupedSim):
     assert sim.row(termination=True)[L.termination_column] == 1.0
 
 
-def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
-    """The task's kinematic base-height estimate (used to end crouched imagined episodes) equals MuJoCo's: base
-    height minus the lowest foot or knee centre plus its radius, for random joint angles and base orientations."""
+def test_ground_clearance_from_leg_kinematics_matches_mujoco() -> None:
+    """The task's kinematic base height and thigh gaps (used to end crouched imagined episodes and to flag thigh
+    contacts) equal MuJoCo's geometry: the base over its lowest foot, shank or thigh surface, and each leg's thigh /
+    upper-shank capsule over the floor, for random joint angles and base orientations."""
     import mujoco
     import torch
 
@@ -147,10 +148,18 @@ def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
 
     sim = QuadrupedSim()
     m, d = sim.model, sim.data
-    feet = [m.geom(f"{leg}_foot").id for leg in task.LEGS]
-    knees = [m.body(f"{leg}_SHANK").id for leg in task.LEGS]
+    parts = ("foot", "shank_lower", "shank_upper", "thigh")
+
+    def lowest(gid: int) -> float:
+        """Lowest surface point (world z) of a sphere or capsule geom."""
+        z, r = d.geom_xpos[gid][2], m.geom_size[gid][0]
+        if m.geom_type[gid] == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            half = abs(d.geom_xmat[gid].reshape(3, 3)[2, 2] * m.geom_size[gid][1])
+            z = z - half
+        return z - r
+
     rng = np.random.default_rng(0)
-    est, true, knee_lowest = [], [], 0
+    est_h, true_h, est_gap, true_gap, knee_lowest = [], [], [], [], 0
     for _ in range(50):
         lo, hi = sim.joint_range[:, 0], sim.joint_range[:, 1]
         q = rng.uniform(lo, hi)
@@ -162,18 +171,19 @@ def test_base_height_from_leg_kinematics_matches_mujoco() -> None:
         mujoco.mj_kinematics(m, d)
         rot = d.xmat[sim.trunk_id].reshape(3, 3)
         gravity_base = rot.T @ np.array([0.0, 0.0, -1.0])
-        lowest_foot = min(d.geom_xpos[g][2] for g in feet) - task.FOOT_RADIUS
-        lowest_knee = min(d.xpos[b][2] for b in knees) - task.KNEE_RADIUS
-        true.append(d.qpos[2] - min(lowest_foot, lowest_knee))
-        knee_lowest += int(lowest_knee < lowest_foot)
-        est.append(
-            float(
-                task.base_height(
-                    torch.tensor(q - task.DEFAULT_JOINT_POS, dtype=torch.float64),
-                    torch.tensor(gravity_base, dtype=torch.float64),
-                )
-            )
+        low = {(leg, p): lowest(m.geom(f"{leg}_{p}").id) for leg in task.LEGS for p in parts}
+        floor = min(low.values())
+        true_h.append(d.qpos[2] - floor)
+        thigh_low = [min(low[(leg, "thigh")], low[(leg, "shank_upper")]) for leg in task.LEGS]
+        true_gap.append([z - floor for z in thigh_low])
+        knee_lowest += int(min(thigh_low) < min(low[(leg, "foot")] for leg in task.LEGS))
+        h, gap = task.ground_clearance(
+            torch.tensor(q - task.DEFAULT_JOINT_POS, dtype=torch.float64),
+            torch.tensor(gravity_base, dtype=torch.float64),
         )
-    np.testing.assert_allclose(est, true, atol=1e-6)
-    assert np.ptp(true) > 0.2  # the poses cover crouched and stretched legs
+        est_h.append(float(h))
+        est_gap.append(gap.tolist())
+    np.testing.assert_allclose(est_h, true_h, atol=1e-6)
+    np.testing.assert_allclose(est_gap, true_gap, atol=1e-6)
+    assert np.ptp(true_h) > 0.2  # the poses cover crouched and stretched legs
     assert 0 < knee_lowest < 50  # and kneeling as well as standing on the feet

@@ -123,12 +123,25 @@ FOOT_RADIUS = 0.03
 KNEE_RADIUS = 0.03  # the upper shank capsule at the knee joint
 
 
-def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
-    """Height of the base over flat ground when its lowest foot or knee touches it, from joints and gravity alone.
+# Capsules of the thigh contact class (the simulator's undesired contacts): the thigh from THIGH_ENDS[0] to
+# THIGH_ENDS[1] below the HFE joint, the upper shank from the knee to SHANK_UPPER_END below it; the lower shank
+# (not a tracked contact) ends SHANK_LOWER_END below the knee.
+THIGH_ENDS = (0.03, 0.25)
+THIGH_RADIUS = 0.04
+SHANK_UPPER_END = 0.12
+SHANK_LOWER_END = 0.24
+SHANK_LOWER_RADIUS = 0.02
+THIGH_CONTACT_GAP = 0.01  # m: a thigh or upper shank this close to the floor counts as touching it
 
-    Why: base height is not part of the state, so a world model cannot predict the simulator's "base too low" fall
-    (a crouch, or kneeling); leg kinematics recover it from what the model does predict. ``joint_pos_rel`` (..., 12)
-    relative to the default pose, ``projected_gravity`` (..., 3) unit gravity in the base frame; torch tensors.
+
+def ground_clearance(joint_pos_rel: Any, projected_gravity: Any) -> tuple[Any, Any]:
+    """Base height over flat ground, resting on its lowest point, and each leg's thigh-class gap to the floor.
+
+    Why: neither base height nor a reliable thigh contact is in what a world model learns from locomotion data
+    (the data hold a thigh contact in 1-2 rows per 10,000), yet the simulator ends an episode on a low base and
+    penalises thigh contacts; leg kinematics recover both from the predicted joint positions and gravity.
+    ``joint_pos_rel`` (..., 12) relative to the default pose, ``projected_gravity`` (..., 3) unit gravity in the
+    base frame; torch tensors. Returns ``height`` (...) and ``thigh_gap`` (..., 4), both in metres.
     """
     import torch
 
@@ -137,20 +150,40 @@ def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
     ty = torch.as_tensor(THIGH_OFFSET_Y, dtype=q.dtype, device=q.device)
     hip = torch.as_tensor(HIP_POS, dtype=q.dtype, device=q.device)
     g = projected_gravity
+    c1, s1 = torch.cos(hfe), torch.sin(hfe)
+    c0, s0 = torch.cos(haa), torch.sin(haa)
+    sk, ck = torch.sin(kfe), torch.cos(kfe)
 
-    def depth(vx: Any, vz: Any) -> Any:
-        """Depth under the base of a point (vx, 0, vz) of the thigh frame, before the HFE rotation."""
-        wx = vx * torch.cos(hfe) + vz * torch.sin(hfe)  # Ry(hfe)
-        wz = -vx * torch.sin(hfe) + vz * torch.cos(hfe)
+    def depth(vx: Any, vz: Any, radius: float) -> Any:
+        """Depth under the base of the lowest surface point of a sphere at (vx, 0, vz) of the thigh frame."""
+        wx = vx * c1 + vz * s1  # Ry(hfe)
+        wz = -vx * s1 + vz * c1
         px = wx + hip[:, 0]  # Rx(haa) of (wx, ty, wz), then the hip's position in the base frame
-        py = ty * torch.cos(haa) - wz * torch.sin(haa) + hip[:, 1]
-        pz = ty * torch.sin(haa) + wz * torch.cos(haa) + hip[:, 2]
-        return g[..., 0:1] * px + g[..., 1:2] * py + g[..., 2:3] * pz
+        py = ty * c0 - wz * s0 + hip[:, 1]
+        pz = ty * s0 + wz * c0 + hip[:, 2]
+        return g[..., 0:1] * px + g[..., 1:2] * py + g[..., 2:3] * pz + radius
 
-    # foot: (0, 0, -SHANK) + Ry(kfe) (0, 0, -FOOT); knee: (0, 0, -SHANK)
-    foot = depth(-FOOT_OFFSET * torch.sin(kfe), -FOOT_OFFSET * torch.cos(kfe) - SHANK_OFFSET) + FOOT_RADIUS
-    knee = depth(torch.zeros_like(kfe), torch.full_like(kfe, -SHANK_OFFSET)) + KNEE_RADIUS
-    return torch.maximum(foot.max(-1).values, knee.max(-1).values)
+    def on_shank(d: float, radius: float) -> Any:
+        """A point d below the knee along the shank: (0, 0, -SHANK) + Ry(kfe) (0, 0, -d)."""
+        return depth(-d * sk, -d * ck - SHANK_OFFSET, radius)
+
+    zero = torch.zeros_like(kfe)
+    thigh_class = torch.stack(
+        [
+            depth(zero, zero - THIGH_ENDS[0], THIGH_RADIUS),
+            depth(zero, zero - THIGH_ENDS[1], THIGH_RADIUS),
+            on_shank(0.0, KNEE_RADIUS),
+            on_shank(SHANK_UPPER_END, KNEE_RADIUS),
+        ]
+    ).amax(0)
+    others = torch.stack([on_shank(FOOT_OFFSET, FOOT_RADIUS), on_shank(SHANK_LOWER_END, SHANK_LOWER_RADIUS)])
+    height = torch.maximum(thigh_class.amax(-1), others.amax(0).amax(-1))
+    return height, height.unsqueeze(-1) - thigh_class
+
+
+def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
+    """Height of the base over flat ground when its lowest point touches it (see :func:`ground_clearance`)."""
+    return ground_clearance(joint_pos_rel, projected_gravity)[0]
 
 
 # Reward term weights (SPEC §4); reward = sum(weight * term * dt).
