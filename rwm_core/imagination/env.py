@@ -44,7 +44,7 @@ class ImaginationConfig:
     # its own term. Why: early on every task-reward step is negative (noisy actions are penalised more than
     # tracking pays), so without it ending an episode early is the best the policy can do, and it learns to fall.
     termination_penalty: float = 0.0
-    # Also end an episode when the base, placed on its lowest foot by leg kinematics from the predicted joint
+    # Also end an episode when the base, resting on its lowest point by leg kinematics from the predicted joint
     # positions and gravity, is below the simulator's minimum height (task.base_height). The simulator ends
     # episodes there, but base height is not in the state, so the model cannot predict a crouch ending in a "fall".
     height_termination: bool = False
