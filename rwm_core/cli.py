@@ -283,13 +283,16 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
     from rwm_core.policy.export import JIT_FILE, ONNX_FILE
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
-    r = evaluate_policy_dir(args.policy, args.out, cfg, seed=args.seed, backend=args.backend, progress=not args.quiet)
+    r = evaluate_policy_dir(
+        args.policy, args.out, cfg, seed=args.seed, backend=args.backend, progress=not args.quiet, model=args.model
+    )
     _record(
         args,
         args.out,
         stage="evaluate_policy",
         config={k: getattr(cfg, k) for k in EVAL_CONFIG_KEYS},
-        inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)],
+        inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)]
+        + ([Path(args.model)] if args.model else []),
         seed=args.seed,
         extra={"backend": args.backend},
     )
@@ -298,6 +301,17 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
         f"fall rate {r['fall_rate']:.2f}, lin. vel. error {r['lin_vel_error']:.3f} m/s, "
         f"yaw-rate error {r['yaw_rate_error']:.3f} rad/s over {r['episodes']} episodes"
     )
+    if "model_error" in r:
+        me = r["model_error"]
+
+        def fmt(e: dict) -> str:
+            return " / ".join("-" if v is None else f"{v:.3f}" for v in e["at"].values())
+
+        steps = " / ".join(me["policy"]["at"])
+        print(
+            f"world-model relative error at steps {steps} on the policy's trajectories: {fmt(me['policy'])} "
+            f"({me['policy']['n_windows']} windows); on standing's: {fmt(me['standing'])}"
+        )
     return 0
 
 
@@ -501,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="policy"))
     p.add_argument("--seed", type=int, default=0, help="simulator seed (commands, pushes, noise)")
     p.add_argument("--backend", choices=["torchscript", "onnx"], default="torchscript", help="which export to run")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="world-model checkpoint: also report its autoregressive error on both policies' simulator trajectories "
+        "(model_error), to see whether the policy left the data",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = _add(

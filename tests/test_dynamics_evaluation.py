@@ -81,3 +81,41 @@ def test_autoregressive_alignment_and_metric() -> None:
     x = torch.ones(1, 2, 3)
     assert torch.all(relative_error(x, x) == 0)
     torch.testing.assert_close(relative_error(2 * x, x), torch.ones(1, 2))
+
+
+def test_trajectory_error_matches_a_per_window_reference(setup: tuple[Path, Path]) -> None:
+    """The model error on given trajectories (a policy's own simulator rollouts) equals rolling each window alone,
+    skips episodes too short for a window, and reads the recorded actions (perturbing them changes it)."""
+    from rwm_core.evaluation.prediction import trajectory_error
+
+    data, model = setup
+    loaded = checkpoint.load(model)
+    loaded.model.eval()
+    rows = np.load(data / "rows.npy")
+    trajs = [rows[0:120], rows[300:345], rows[500 : 500 + H + 7]]  # the last is shorter than H + 8 rows
+    res = trajectory_error(loaded, trajs, H, steps=(1, 8), stride=7)
+    from rwm_core.tasks import get_task
+
+    lay, norm = get_task(loaded.task).LAYOUT, loaded.normalizer
+    errs = []
+    for t in trajs:
+        for s in range(0, len(t) - (H + 8) + 1, 7):
+            w = torch.as_tensor(t[s : s + H + 8][None], dtype=torch.float32)
+            st, ac = norm.normalize_state(w[..., lay.state]), norm.normalize_action(w[..., lay.action])
+            pred = autoregressive_predict(loaded.model, st, ac, H).states
+            errs.append(relative_error(pred, st[:, H:])[0])
+    ref = torch.stack(errs).mean(0)
+    assert res["n_windows"] == len(errs) == len(range(0, 120 - H - 8 + 1, 7)) + len(range(0, 45 - H - 8 + 1, 7))
+    assert res["at"]["1"] == pytest.approx(float(ref[0]), rel=1e-5)
+    assert res["at"]["8"] == pytest.approx(float(ref[7]), rel=1e-5)
+    # actions the data never paired with these states
+    shaken = [t.copy() for t in trajs[:2]]
+    rng = np.random.default_rng(0)
+    for t in shaken:
+        t[:, lay.action] += rng.normal(0.0, 3.0, t[:, lay.action].shape)
+    worse = trajectory_error(loaded, shaken, H, steps=(1, 8), stride=7)
+    assert worse["at"]["8"] != pytest.approx(res["at"]["8"], rel=1e-3)
+    empty = trajectory_error(loaded, [rows[: H + 7]], H)
+    assert empty["n_windows"] == 0 and empty["at"] == {"1": None, "8": None}
+    with pytest.raises(ValueError, match="steps"):
+        trajectory_error(loaded, trajs, H, steps=(0,))

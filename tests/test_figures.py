@@ -73,7 +73,14 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
     for lam in (0.0, 2.0):
         d = tmp_path / f"lambda{lam:g}_seed0"
         train_policy(model, data, d, cfg, penalty=lam, seed=0, device="cpu", progress=False)
-        evaluate_policy_dir(d, d / "sim_eval.json", cfg, seed=0, progress=False)
+        # the second also asks how well the world model predicts both policies' simulator trajectories
+        rep = evaluate_policy_dir(d, d / "sim_eval.json", cfg, seed=0, progress=False, model=model if lam else None)
+        if lam:
+            me = json.loads((d / "sim_eval.json").read_text())["model_error"]
+            for who in ("policy", "standing"):
+                assert me[who]["n_windows"] > 0 and all(np.isfinite(v) and v > 0 for v in me[who]["at"].values())
+        else:
+            assert "model_error" not in rep
         dirs.append(d)
     table = sweep_table(dirs, tail=2)
     assert list(table.columns) == list(SWEEP_COLUMNS)

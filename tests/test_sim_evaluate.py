@@ -75,3 +75,21 @@ def test_torch_module_policy_gets_a_batch():
     out = evaluate_policy(net, 1, 20, seed=1)
     stand = evaluate_policy(lambda obs: np.zeros(12), 1, 20, seed=1)
     assert out["returns"] == pytest.approx(stand["returns"])
+
+
+def test_recorded_rows_are_the_episodes_in_the_dataset_layout():
+    """``record_rows`` returns each episode's rows (reset row first, a fall flagged on the last) and changes nothing
+    else; the world-model check of ``rwm evaluate-policy --model`` reads them."""
+    rng = np.random.default_rng(0)
+    pol = lambda obs: rng.normal(0.0, 2.0, 12)  # noqa: E731  falls within a few dozen steps
+    a = evaluate_policy(pol, 2, 200, seed=4, record_rows=True)
+    rng = np.random.default_rng(0)
+    b = evaluate_policy(pol, 2, 200, seed=4)
+    assert a["returns"] == b["returns"] and "rows" not in b
+    lay = task.LAYOUT
+    for rows, n, fell in zip(a["rows"], a["lengths"], a["falls"], strict=True):
+        assert rows.shape == (n + 1, lay.n_columns)
+        assert rows[0, lay.termination][0] == 0.0 and np.all(rows[0, lay.action] == 0.0)
+        assert rows[-1, lay.termination][0] == float(fell)
+        assert np.all(rows[:-1, lay.termination] == 0.0)
+    assert any(a["falls"])

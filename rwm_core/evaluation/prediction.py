@@ -132,3 +132,39 @@ def evaluate_dynamics(
     }
     atomic_write_json(out_json, result)
     return result
+
+
+def trajectory_error(
+    loaded: ckpt.LoadedDynamics,
+    trajectories: list[np.ndarray],
+    history: int,
+    steps: tuple[int, ...] = (1, 8),
+    stride: int = 10,
+) -> dict[str, Any]:
+    """Relative AR error (normalised units) of a world model on given trajectories, e.g. a policy's own rollouts.
+
+    Why: a policy trained in imagination fails in the simulator where the model is wrong, and the model is wrong
+    where the data never went; this measures it on exactly the states the policy reaches. ``trajectories`` are
+    (T, 66) row tables in the dataset layout (one episode each); windows of H + max(steps) rows start every
+    ``stride`` rows, and episodes too short for one window are skipped.
+    """
+    from rwm_core.tasks import get_task
+
+    if not steps or min(steps) < 1:
+        raise ValueError(f"forecast steps must be >= 1, got {steps}")
+    lay = get_task(loaded.task).LAYOUT
+    length = history + max(steps)
+    windows = [t[s : s + length] for t in trajectories for s in range(0, len(t) - length + 1, max(1, int(stride)))]
+    result: dict[str, Any] = {"history": history, "stride": stride, "n_windows": len(windows)}
+    if not windows:
+        result["at"] = {str(k): None for k in steps}
+        return result
+    dev = next(loaded.model.parameters()).device
+    rows = torch.as_tensor(np.stack(windows), dtype=torch.float32, device=dev)
+    norm = loaded.normalizer
+    states = norm.normalize_state(rows[..., lay.state])
+    actions = norm.normalize_action(rows[..., lay.action])
+    pred = autoregressive_predict(loaded.model, states, actions, history).states
+    err = relative_error(pred, states[:, history:]).mean(0)
+    result["at"] = {str(k): float(err[k - 1]) for k in steps}
+    return result

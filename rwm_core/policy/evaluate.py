@@ -42,8 +42,13 @@ def evaluate_policy_dir(
     seed: int = 0,
     backend: str = "torchscript",
     progress: bool = True,
+    model: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically."""
+    """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically.
+
+    With ``model`` (a world-model checkpoint) the report also says how well that model predicts both policies'
+    simulator trajectories (``model_error``): where it is much worse than on the data, the policy has left them.
+    """
     from rwm_core.sim.evaluate import evaluate_policy
 
     d = Path(policy_dir)
@@ -58,7 +63,16 @@ def evaluate_policy_dir(
         episode_steps=cfg.eval_episode_steps,
         seed=seed,
         observation_noise=cfg.observation_noise,
+        record_rows=model is not None,
     )
+    loaded = None
+    if model is not None:
+        from rwm_core.dynamics.checkpoint import load as load_model
+
+        if not Path(model).exists():
+            raise RwmError(f"{model}: no world-model checkpoint")
+        loaded = load_model(model)
+        loaded.model.eval()
     trained = evaluate_policy(policy, progress=progress, **kwargs)
     standing = evaluate_policy(lambda obs: np.zeros(12, dtype=np.float32), **kwargs)
     report: dict[str, Any] = {
@@ -71,5 +85,16 @@ def evaluate_policy_dir(
         "standing": _summary(standing),
         "beats_standing": bool(trained["mean_return"] > standing["mean_return"]),
     }
+    if loaded is not None:
+        from rwm_core.config import DatasetConfig
+        from rwm_core.evaluation.prediction import trajectory_error
+
+        history = int(loaded.meta.get("history", DatasetConfig().history))
+        report["model_error"] = {
+            "model": str(model),
+            "metric": "relative autoregressive error (normalised state) on the simulator trajectories, per step",
+            "policy": trajectory_error(loaded, trained["rows"], history),
+            "standing": trajectory_error(loaded, standing["rows"], history),
+        }
     atomic_write_json(out_json, report)
     return report

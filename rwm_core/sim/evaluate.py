@@ -154,6 +154,7 @@ def evaluate_policy(
     observation_noise: bool = True,
     progress: bool = False,
     pushes: bool = True,
+    record_rows: bool = False,
 ) -> dict:
     """Roll ``episodes`` episodes of at most ``episode_steps`` steps (an episode also ends when the robot falls).
 
@@ -161,7 +162,8 @@ def evaluate_policy(
     or (1, 12)); a ``torch.nn.Module`` (or TorchScript module) is called with a (1, 48) tensor. A policy object
     with an ``attach(env)`` method is attached to the :class:`SimEnv` at every episode start (used by
     :func:`controller_policy`). Returns per-episode and mean true unpenalised returns (sum of weight * term * dt),
-    per-term sums, lengths, fall rate and mean tracking errors.
+    per-term sums, lengths, fall rate and mean tracking errors; with ``record_rows`` also every episode's rows in
+    the dataset layout (reset row first), for judging a world model on the policy's own trajectories.
     """
     from tqdm import tqdm
 
@@ -177,6 +179,7 @@ def evaluate_policy(
     returns, lengths, falls = [], [], []
     term_sums: dict[str, list[float]] = {k: [] for k in TERM_NAMES if k in env.rewards.weights}
     lin_err, yaw_err = [], []
+    episode_rows: list[np.ndarray] = []
     for _ in tqdm(range(episodes), desc="evaluate", unit="episode", disable=not progress):
         obs = env.reset()
         attach = getattr(policy, "attach", None)
@@ -187,6 +190,7 @@ def evaluate_policy(
         e_lin, e_yaw = 0.0, 0.0
         fell = False
         steps = 0
+        rows = [env.sim.row()] if record_rows else None
         for _step in range(episode_steps):
             with torch.no_grad():
                 action = _to_action(policy(obs))
@@ -200,6 +204,8 @@ def evaluate_policy(
             w = env.sim.base_ang_vel()
             e_lin += float(np.hypot(cmd[0] - v[0], cmd[1] - v[1]))
             e_yaw += abs(float(cmd[2] - w[2]))
+            if rows is not None:
+                rows.append(env.sim.row(fell))
             if fell:
                 break
         returns.append(ret)
@@ -209,7 +215,9 @@ def evaluate_policy(
             term_sums[k].append(sums[k])
         lin_err.append(e_lin / steps)
         yaw_err.append(e_yaw / steps)
-    return {
+        if rows is not None:
+            episode_rows.append(np.stack(rows))
+    out = {
         "episodes": episodes,
         "episode_steps": episode_steps,
         "seed": seed,
@@ -227,3 +235,6 @@ def evaluate_policy(
         "mean_lin_vel_xy_error": float(np.mean(lin_err)),
         "mean_yaw_rate_error": float(np.mean(yaw_err)),
     }
+    if record_rows:
+        out["rows"] = episode_rows
+    return out
