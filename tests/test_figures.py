@@ -86,6 +86,9 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
     assert list(table.columns) == list(SWEEP_COLUMNS)
     assert table["penalty"].tolist() == [0.0, 2.0] and table["seed"].tolist() == [0, 0]
     assert np.isfinite(table["sim_return"]).all() and (table["sim_fall_rate"].between(0, 1)).all()
+    # the model error on the policy's trajectories only where evaluate-policy was given the model (λ = 2)
+    assert table["sim_model_error_1"].isna().tolist() == [True, False]
+    assert table["sim_model_error_8"].iloc[1] > 0
     curves = {
         (r["penalty"], r["seed"]): pd.read_csv(d / "metrics.csv")
         for d, r in zip(dirs, (policy_row(d, 2) for d in dirs), strict=True)

@@ -30,6 +30,8 @@ SWEEP_COLUMNS = (
     "sim_fall_rate",
     "sim_lin_vel_error",
     "sim_yaw_rate_error",
+    "sim_model_error_1",  # world-model relative error 1 / 8 steps ahead on the policy's simulator trajectories
+    "sim_model_error_8",
 )
 
 
@@ -59,6 +61,10 @@ def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
         sim_lin_vel_error=sim.get("lin_vel_error", float("nan")),
         sim_yaw_rate_error=sim.get("yaw_rate_error", float("nan")),
     )
+    at = sim.get("model_error", {}).get("policy", {}).get("at", {})
+    for k in ("1", "8"):
+        v = at.get(k)
+        row[f"sim_model_error_{k}"] = float("nan") if v is None else float(v)
     return row
 
 

@@ -100,6 +100,8 @@ rule plot_prediction:
 rule evaluate_policy:
     input:
         actor=f"{POLICY_DIR}/policy.pt",
+        # also scored: how well the world model predicts the policy's and standing's simulator trajectories
+        model=rules.pretrain_dynamics.output.model,
     output:
         report=f"{POLICY_DIR}/sim_eval.json",
         manifest=manifest_of(f"{POLICY_DIR}/sim_eval.json"),
@@ -112,7 +114,7 @@ rule evaluate_policy:
         runtime=30,
     shell:
         "RWM_THREADS=1 rwm evaluate-policy --policy {params.policy_dir} --out {output.report} --seed {params.seed}"
-        " --params {params.section:q} --quiet"
+        " --model {input.model} --params {params.section:q} --quiet"
 
 
 SWEEP_INPUTS = {
