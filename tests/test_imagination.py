@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -172,31 +174,42 @@ def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> N
                 hd.termination_layers[2].bias.copy_(b)
 
 
+@contextlib.contextmanager
+def predicted_kneel(world, kneel: bool, aux_layers: str):
+    """Bias every member to predict a kneeling pose (thighs swung by 0.8 rad, knees folded by 2 rad: base 0.13 m
+    over the floor on its knees) when ``kneel``, and the auxiliary heads' ``aux_layers`` output to "never"."""
+    model, ds = world
+    hfe = ds.layout.block("joint_pos").start + 4  # HFE then KFE joints, relative to the default pose
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    saved_aux = [getattr(hd, aux_layers)[2].bias.detach().clone() for hd in model.auxiliary_heads]
+    std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
+    fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            getattr(head, aux_layers)[2].bias.fill_(-50.0)
+        if kneel:
+            for hd in model.state_heads:
+                hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)
+            for hd, b in zip(model.auxiliary_heads, saved_aux, strict=True):
+                getattr(hd, aux_layers)[2].bias.copy_(b)
+
+
 @pytest.mark.parametrize("crouch", [True, False])
 def test_height_termination_ends_crouched_episodes(world, crouch) -> None:
     """With ``height_termination`` a predicted deep crouch (knees folded: the kinematic base height below the
     simulator's limit) ends the episode even when the termination head and the tilt rule say no."""
     model, ds = world
-    hfe = ds.layout.block("joint_pos").start + 4  # HFE then KFE joints, relative to the default pose
-    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
-    std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
-    # thighs swung forward/back by 0.8 rad and knees folded by 2 rad: base 0.13 m over the floor on its knees
-    fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std
-    with torch.no_grad():
-        for head in model.auxiliary_heads:
-            head.termination_layers[2].bias.fill_(-50.0)
-        if crouch:
-            for hd in model.state_heads:
-                hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
-    try:
+    with predicted_kneel(world, crouch, "termination_layers"):
         cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, height_termination=True)
         env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
         _, _, dones, _ = env.step(torch.zeros(8, 12))
         assert bool(dones.all()) is crouch
-    finally:
-        with torch.no_grad():
-            for hd, b in zip(model.state_heads, saved, strict=True):
-                hd.state_mean_layers[2].bias.copy_(b)
 
 
 @pytest.mark.parametrize("kinematic", [True, False])
@@ -204,17 +217,7 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
     """With ``kinematic_thigh_contacts`` a predicted kneeling pose (knees on the floor by leg kinematics) is charged
     as thigh contacts even though the contact head predicts none; without it the kneel is free."""
     model, ds = world
-    hfe = ds.layout.block("joint_pos").start + 4
-    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
-    saved_c = [hd.contact_layers[2].bias.detach().clone() for hd in model.auxiliary_heads]
-    std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
-    fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std  # kneeling, as in the crouch test
-    with torch.no_grad():
-        for head in model.auxiliary_heads:
-            head.contact_layers[2].bias.fill_(-50.0)  # the head predicts no contact at all
-        for hd in model.state_heads:
-            hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
-    try:
+    with predicted_kneel(world, True, "contact_layers"):
         cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, kinematic_thigh_contacts=kinematic)
         env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
         env.step(torch.zeros(8, 12))
@@ -226,9 +229,3 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
         else:
             assert float(thigh.abs().sum()) == 0.0
             assert float(charged.abs().sum()) == 0.0
-    finally:
-        with torch.no_grad():
-            for hd, b in zip(model.state_heads, saved, strict=True):
-                hd.state_mean_layers[2].bias.copy_(b)
-            for hd, b in zip(model.auxiliary_heads, saved_c, strict=True):
-                hd.contact_layers[2].bias.copy_(b)
