@@ -264,12 +264,17 @@ def checkpoint_name(iteration: int) -> str:
     return f"iter_{iteration:06d}.pt"
 
 
-def latest_checkpoint(directory: str | Path, max_iteration: int | None = None) -> Path | None:
-    """The ``iter_N.pt`` file with the highest N (at most ``max_iteration``) in ``directory``, or None."""
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """Every ``iter_N.pt`` file in ``directory`` as (N, path), by N; empty when the directory does not exist."""
     d = Path(directory)
     if not d.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _CHECKPOINT_RE.match(p.name))]
+        return []
+    return sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _CHECKPOINT_RE.match(p.name)))
+
+
+def latest_checkpoint(directory: str | Path, max_iteration: int | None = None) -> Path | None:
+    """The ``iter_N.pt`` file with the highest N (at most ``max_iteration``) in ``directory``, or None."""
+    found = list_checkpoints(directory)
     if max_iteration is not None:
         found = [f for f in found if f[0] <= max_iteration]
     return max(found)[1] if found else None

@@ -284,7 +284,14 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
     r = evaluate_policy_dir(
-        args.policy, args.out, cfg, seed=args.seed, backend=args.backend, progress=not args.quiet, model=args.model
+        args.policy,
+        args.out,
+        cfg,
+        seed=args.seed,
+        backend=args.backend,
+        progress=not args.quiet,
+        model=args.model,
+        checkpoints=args.checkpoints,
     )
     _record(
         args,
@@ -292,9 +299,10 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
         stage="evaluate_policy",
         config={k: getattr(cfg, k) for k in EVAL_CONFIG_KEYS},
         inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)]
-        + ([Path(args.model)] if args.model else []),
+        + ([Path(args.model)] if args.model else [])
+        + [Path(c["path"]) for c in r.get("checkpoints", [])],
         seed=args.seed,
-        extra={"backend": args.backend},
+        extra={"backend": args.backend, "checkpoints": args.checkpoints},
     )
     print(
         f"true return {r['return_mean']:.3f} ± {r['return_std']:.3f} (standing: {r['standing']['return_mean']:.3f}), "
@@ -311,6 +319,11 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
         print(
             f"world-model relative error at steps {steps} on the policy's trajectories: {fmt(me['policy'])} "
             f"({me['policy']['n_windows']} windows); on standing's: {fmt(me['standing'])}"
+        )
+    if r.get("checkpoints"):
+        print(
+            "true return by checkpoint: "
+            + ", ".join(f"it {c['iteration']}: {c['return_mean']:.2f}" for c in r["checkpoints"])
         )
     return 0
 
@@ -330,20 +343,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         write_sweep_csv(table, args.out_csv)
         _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
     if args.out_pdf:
-        curves, gaps = {}, {}
+        curves, gaps, true_curves, standing = {}, {}, {}, []
         for d in dirs:
             row = policy_row(d, args.tail)
             key = (row["penalty"], row["seed"])
             curves[key] = pd.read_csv(d / "metrics.csv")
             gaps[key] = term_gap(d, args.tail)
-        standing = []
-        for d in dirs:
             sim = d / "sim_eval.json"
             if sim.exists():
-                standing.append(json.loads(sim.read_text())["standing"]["return_mean"])
+                report = json.loads(sim.read_text())
+                standing.append(report["standing"]["return_mean"])
+                # the true return of every checkpoint (`rwm evaluate-policy --checkpoints`), when scored
+                true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
         if standing:
             table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps)
+        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps, true_curves=true_curves)
         config = {"tail": args.tail, "dpi": args.dpi}
         _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
@@ -520,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="world-model checkpoint: also report its autoregressive error on both policies' simulator trajectories "
         "(model_error), to see whether the policy left the data",
+    )
+    p.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="also score every training checkpoint (true return over training, 'checkpoints' in the JSON): a true "
+        "return that falls while the imagined reward rises means the policy exploits the world model",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -94,7 +94,7 @@ class PolicyConfig:
     num_envs: int = 1024
     iterations: int = 100
     steps_per_env: int = 24
-    checkpoint_every: int = 50
+    checkpoint_every: int = 10
     episode_length: int = 256
     observation_noise: bool = True
     tilt_termination: bool = True

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import tiny_world
 
 from rwm_core.config import EvaluationConfig, PolicyConfig
@@ -67,20 +69,39 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
 
     model, data = tiny
     cfg = PolicyConfig(
-        num_envs=16, iterations=3, steps_per_env=8, mini_batches=2, eval_episodes=1, eval_episode_steps=40
+        num_envs=16,
+        iterations=3,
+        steps_per_env=8,
+        mini_batches=2,
+        eval_episodes=1,
+        eval_episode_steps=40,
+        checkpoint_every=1,
     )
     dirs = []
     for lam in (0.0, 2.0):
         d = tmp_path / f"lambda{lam:g}_seed0"
         train_policy(model, data, d, cfg, penalty=lam, seed=0, device="cpu", progress=False)
-        # the second also asks how well the world model predicts both policies' simulator trajectories
-        rep = evaluate_policy_dir(d, d / "sim_eval.json", cfg, seed=0, progress=False, model=model if lam else None)
+        if not lam:  # left behind by other runs: past the final iteration, and under another config
+            shutil.copy(d / "checkpoints" / "iter_000001.pt", d / "checkpoints" / "iter_000007.pt")
+            other = torch.load(d / "checkpoints" / "iter_000002.pt", weights_only=False)
+            torch.save({**other, "fingerprint": "another config"}, d / "checkpoints" / "iter_000002.pt")
+        # the second also asks how well the world model predicts both policies' simulator trajectories; the first
+        # scores every checkpoint of its run
+        rep = evaluate_policy_dir(
+            d, d / "sim_eval.json", cfg, seed=0, progress=False, model=model if lam else None, checkpoints=not lam
+        )
         if lam:
             me = json.loads((d / "sim_eval.json").read_text())["model_error"]
             for who in ("policy", "standing"):
                 assert me[who]["n_windows"] > 0 and all(np.isfinite(v) and v > 0 for v in me[who]["at"].values())
+            assert "checkpoints" not in rep
         else:
             assert "model_error" not in rep
+            ckpts = json.loads((d / "sim_eval.json").read_text())["checkpoints"]
+            assert [c["iteration"] for c in ckpts] == [1, 3]
+            # the final checkpoint's actor, rebuilt from its weights, scores exactly as the exported TorchScript
+            assert ckpts[-1]["return_mean"] == pytest.approx(rep["return_mean"], rel=1e-9, abs=1e-12)
+            assert all(0.0 <= c["fall_rate"] <= 1.0 and c["episode_length_mean"] > 0 for c in ckpts)
         dirs.append(d)
     table = sweep_table(dirs, tail=2)
     assert list(table.columns) == list(SWEEP_COLUMNS)
@@ -99,6 +120,9 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
     assert set(gaps[(0.0, 0)]["term"]) >= {"track_lin_vel_xy_exp", "undesired_contacts", "termination"}
     plot_penalty_sweep(table, curves, tmp_path / "sweep_gaps.pdf", gaps=gaps)
     assert pdf_pages(tmp_path / "sweep_gaps.pdf") == 3
+    true_curves = {(0.0, 0): pd.DataFrame(ckpts), (2.0, 0): pd.DataFrame(columns=["iteration", "return_mean"])}
+    plot_penalty_sweep(table, curves, tmp_path / "sweep_true.pdf", gaps=gaps, true_curves=true_curves)
+    assert pdf_pages(tmp_path / "sweep_true.pdf") == 3
 
 
 def test_term_gap_compares_per_step_rates(tmp_path: Path) -> None:

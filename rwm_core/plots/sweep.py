@@ -25,27 +25,45 @@ def plot_penalty_sweep(
     path: str | Path,
     dpi: int = 150,
     gaps: dict[tuple[float, int], pd.DataFrame] | None = None,
+    true_curves: dict[tuple[float, int], pd.DataFrame] | None = None,
 ) -> None:
-    """Page 1: imagined reward per iteration for each λ. Page 2: final outcomes against λ. Page 3 (with ``gaps``,
-    from :func:`rwm_core.evaluation.sweep.term_gap`): each reward term in imagination against the simulator."""
+    """Page 1: imagined reward per iteration for each λ and, with ``true_curves`` (iteration, return_mean of each
+    checkpoint in the simulator), the true return over training beside it. Page 2: final outcomes against λ.
+    Page 3 (with ``gaps``, from :func:`rwm_core.evaluation.sweep.term_gap`): each reward term in imagination
+    against the simulator."""
     lams = sorted({k[0] for k in curves})
     cmap = plt.get_cmap("plasma")
     colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
     n_seeds = table.groupby("penalty")["seed"].nunique().max() if len(table) else 1
     with atomic_path(path) as tmp, PdfPages(tmp) as pdf:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True)
+        true_curves = {k: v for k, v in (true_curves or {}).items() if len(v)}
+        fig, axes = plt.subplots(1, 3 if true_curves else 2, figsize=(16 if true_curves else 11, 4.6), sharex=True)
         for (lam, seed), m in sorted(curves.items()):
             label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")
             axes[0].plot(m["iteration"], m["reward_penalised"], color=colour[lam], lw=1.2, label=label)
             axes[1].plot(m["iteration"], m["reward_unpenalised"], color=colour[lam], lw=1.2, label=label)
         axes[0].set_title("penalised imagined reward  r − λ·u·dt")
         axes[1].set_title("unpenalised imagined reward  r")
+        for ax in axes[:2]:
+            ax.set_ylabel("mean reward per step")
+        if true_curves:
+            for (lam, seed), c in sorted(true_curves.items()):
+                label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")
+                axes[2].plot(
+                    c["iteration"], c["return_mean"], color=colour.get(lam, "k"), marker="o", ms=3, label=label
+                )
+            if "sim_return_standing" in table.attrs:
+                axes[2].axhline(table.attrs["sim_return_standing"], color="0.5", ls="--", label="standing")
+            axes[2].set_title("true return of each checkpoint (MuJoCo)")
+            axes[2].set_ylabel("episode return (unpenalised)")
         for ax in axes:
             ax.set_xlabel("PPO iteration")
-            ax.set_ylabel("mean reward per step")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-        fig.suptitle("Training in imagination for each uncertainty penalty λ", fontsize=12)
+        title = "Training in imagination for each uncertainty penalty λ"
+        if true_curves:
+            title += "\n(a true return that falls while the imagined reward rises: the policy exploits the world model)"
+        fig.suptitle(title, fontsize=12)
         fig.tight_layout()
         pdf.savefig(fig, dpi=dpi)
         plt.close(fig)

@@ -2,7 +2,8 @@
 
 The exported actor (TorchScript, or ONNX) is run by :func:`rwm_core.sim.evaluate.evaluate_policy`; a standing
 policy (zero actions) is evaluated with the same seed, i.e. the same command and push sequences, as the reference
-every useful policy must beat.
+every useful policy must beat. Optionally every training checkpoint is scored the same way: imagined reward that
+rises while the true return falls is the signature of a policy exploiting the world model.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rwm_core.artifacts import atomic_write_json
 from rwm_core.config import PolicyConfig
@@ -35,6 +37,85 @@ def _summary(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def actor_from_checkpoint(checkpoint: str | Path | dict[str, Any], cfg: PolicyConfig) -> torch.nn.Module:
+    """The deterministic actor (Gaussian mean) of a training checkpoint (path or loaded dict), as exported.
+
+    The architecture is the one the checkpoint was trained with (``actor_cfg``, stored in checkpoints since it was
+    added), else the one ``cfg`` describes.
+    """
+    from rsl_rl.models import MLPModel
+    from tensordict import TensorDict
+
+    from rwm_core.policy.train import ppo_config
+
+    where = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+    state = (
+        checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    )
+    weights = state.get("actor_state_dict")
+    if not weights or "mlp.0.weight" not in weights or "distribution.std_param" not in weights:
+        raise RwmError(f"{where}: not a policy checkpoint of `rwm train-policy` (no MLP actor_state_dict)")
+    actor_cfg = dict(state.get("actor_cfg") or ppo_config(cfg)["actor"])
+    actor_cfg.pop("class_name", None)
+    obs = TensorDict({"policy": torch.zeros(1, int(weights["mlp.0.weight"].shape[1]))}, batch_size=[1])
+    actor = MLPModel(obs, {"actor": ["policy"]}, "actor", int(weights["distribution.std_param"].shape[0]), **actor_cfg)
+    try:
+        actor.load_state_dict(weights)
+    except RuntimeError as e:
+        raise RwmError(f"{where}: the actor does not match the configured architecture: {e}") from e
+    return actor.as_jit().eval()
+
+
+def evaluate_checkpoints(
+    policy_dir: str | Path, cfg: PolicyConfig, seed: int = 0, progress: bool = True
+) -> list[dict[str, Any]]:
+    """True return, fall rate and episode length of every checkpoint of the final run, by iteration.
+
+    Same seed, episodes and noise as the final evaluation, so the last checkpoint scores as the exported actor does.
+    Checkpoints another run left behind (another fingerprint, or past the final iteration) are skipped.
+    """
+    from rwm_core.artifacts import list_checkpoints
+    from rwm_core.policy.train import CHECKPOINT_DIR, FINAL_CHECKPOINT
+    from rwm_core.sim.evaluate import evaluate_policy
+
+    d = Path(policy_dir)
+    final_path = d / FINAL_CHECKPOINT
+    final = torch.load(final_path, map_location="cpu", weights_only=False) if final_path.exists() else {}
+    found = list_checkpoints(d / CHECKPOINT_DIR)
+    bar = None
+    if progress and found:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(found), desc="checkpoints in the simulator", unit="ckpt")
+    out = []
+    for iteration, f in found:
+        state = torch.load(f, map_location="cpu", weights_only=False)
+        stale = final and (state.get("fingerprint") != final.get("fingerprint") or iteration > int(final["iter"]))
+        if not stale:
+            with torch.inference_mode():
+                raw = evaluate_policy(
+                    actor_from_checkpoint(state, cfg),
+                    episodes=cfg.eval_episodes,
+                    episode_steps=cfg.eval_episode_steps,
+                    seed=seed,
+                    observation_noise=cfg.observation_noise,
+                )
+            out.append(
+                {
+                    "iteration": iteration,
+                    "path": str(f),
+                    "return_mean": raw["mean_return"],
+                    "fall_rate": raw["fall_rate"],
+                    "episode_length_mean": raw["mean_length"],
+                }
+            )
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
 def evaluate_policy_dir(
     policy_dir: str | Path,
     out_json: str | Path,
@@ -43,11 +124,13 @@ def evaluate_policy_dir(
     backend: str = "torchscript",
     progress: bool = True,
     model: str | Path | None = None,
+    checkpoints: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically.
 
     With ``model`` (a world-model checkpoint) the report also says how well that model predicts both policies'
     simulator trajectories (``model_error``): where it is much worse than on the data, the policy has left them.
+    With ``checkpoints`` it also scores every training checkpoint (``checkpoints``: the true return over training).
     """
     from rwm_core.sim.evaluate import evaluate_policy
 
@@ -96,5 +179,7 @@ def evaluate_policy_dir(
             "policy": trajectory_error(loaded, trained["rows"], history),
             "standing": trajectory_error(loaded, standing["rows"], history),
         }
+    if checkpoints:
+        report["checkpoints"] = evaluate_checkpoints(d, cfg, seed=seed, progress=progress)
     atomic_write_json(out_json, report)
     return report

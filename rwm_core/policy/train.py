@@ -180,7 +180,8 @@ def train_policy(
         "/episode_reward/termination",  # the training-only fall cost (0 unless policy.termination_penalty > 0)
     ]
 
-    ckpt_extra = {"penalty": penalty, "seed": seed, "fingerprint": fingerprint}
+    # actor_cfg: lets `rwm evaluate-policy --checkpoints` rebuild any checkpoint's actor without the training config
+    ckpt_extra = {"penalty": penalty, "seed": seed, "fingerprint": fingerprint, "actor_cfg": ppo_config(cfg)["actor"]}
     bar = None
     if progress:
         from tqdm import tqdm

@@ -102,6 +102,9 @@ rule evaluate_policy:
         actor=f"{POLICY_DIR}/policy.pt",
         # also scored: how well the world model predicts the policy's and standing's simulator trajectories
         model=rules.pretrain_dynamics.output.model,
+        # every checkpoint of the run is scored too (true return over training); they are written by the same job
+        # as policy_checkpoint.pt, which the final checkpoint's fingerprint ties them to
+        final=rules.train_policy.output.checkpoint,
     output:
         report=f"{POLICY_DIR}/sim_eval.json",
         manifest=manifest_of(f"{POLICY_DIR}/sim_eval.json"),
@@ -114,7 +117,7 @@ rule evaluate_policy:
         runtime=30,
     shell:
         "RWM_THREADS=1 rwm evaluate-policy --policy {params.policy_dir} --out {output.report} --seed {params.seed}"
-        " --model {input.model} --params {params.section:q} --quiet"
+        " --model {input.model} --checkpoints --params {params.section:q} --quiet"
 
 
 SWEEP_INPUTS = {
