@@ -35,8 +35,8 @@ def plot_penalty_sweep(
     cmap = plt.get_cmap("plasma")
     colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
     n_seeds = table.groupby("penalty")["seed"].nunique().max() if len(table) else 1
+    true_curves = {k: v for k, v in (true_curves or {}).items() if len(v)}  # runs scored without --checkpoints: none
     with atomic_path(path) as tmp, PdfPages(tmp) as pdf:
-        true_curves = {k: v for k, v in (true_curves or {}).items() if len(v)}
         fig, axes = plt.subplots(1, 3 if true_curves else 2, figsize=(16 if true_curves else 11, 4.6), sharex=True)
         for (lam, seed), m in sorted(curves.items()):
             label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")

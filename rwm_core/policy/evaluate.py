@@ -90,7 +90,7 @@ def evaluate_checkpoints(
     out = []
     for iteration, f in found:
         state = torch.load(f, map_location="cpu", weights_only=False)
-        stale = final and (state.get("fingerprint") != final.get("fingerprint") or iteration > int(final["iter"]))
+        stale = bool(final) and (state.get("fingerprint") != final.get("fingerprint") or iteration > int(final["iter"]))
         if not stale:
             with torch.inference_mode():
                 raw = evaluate_policy(
