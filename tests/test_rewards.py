@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rwm_core.imagination import rewards as R
+from rwm_core.tasks.anymal_d_flat import rewards as R
 from rwm_core.tasks import anymal_d_flat as task
 
 

@@ -3,7 +3,7 @@
 Every reset takes an H-row history window from the dataset, feeds its first H-1 (state, next action) pairs through
 the GRU bases (the training time alignment) and continues from the window's last state; each env is assigned one
 random ensemble member. A step appends the policy's action, predicts the next state with the assigned member, reads
-contacts and termination from the auxiliary heads and scores the step with :mod:`rwm_core.imagination.rewards`,
+contacts and termination from the auxiliary heads and scores the step with :mod:`rwm_core.tasks.anymal_d_flat.rewards`,
 the same reward code the simulator evaluation uses. The penalised reward is ``r - λ·u·dt`` with ``u`` the epistemic
 uncertainty (std over members of the predicted means, summed over state dimensions).
 
@@ -24,7 +24,7 @@ from rwm_core.data.dataset import Dataset
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.dynamics.rollout import EnsembleRollout
-from rwm_core.imagination.rewards import RewardComputer
+from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 from rwm_core.runtime import matmul_dtype
 
 
@@ -113,13 +113,7 @@ class ImaginationEnv:
         self.episode_penalised = torch.zeros(n, device=dev)
         self.episode_unpenalised = torch.zeros(n, device=dev)
         self.episode_uncertainty = torch.zeros(n, device=dev)
-        # observation noise half-widths in observation layout
-        noise = torch.zeros(t.OBS_DIM, device=dev)
-        start = 0
-        for name, width in t.OBS_BLOCKS:
-            noise[start : start + width] = float(t.OBS_NOISE.get(name, 0.0))
-            start += width
-        self.obs_noise = noise if cfg.observation_noise else None
+        self.obs_noise = t.mdp.observation_noise_scale(dev) if cfg.observation_noise else None
         self.reset_envs(torch.arange(n, device=dev))
 
     # ------------------------------------------------------------------ random draws (seeded, on CPU)
@@ -176,18 +170,8 @@ class ImaginationEnv:
         k = int(env_ids.numel())
         if k == 0:
             return
-        r = self.task.COMMAND_RANGE
-        cmd = torch.stack(
-            [
-                self._uniform((k,), *r["lin_vel_x"]),
-                self._uniform((k,), *r["lin_vel_y"]),
-                self._uniform((k,), *r["ang_vel_z"]),
-            ],
-            dim=1,
-        )
-        standing = self._uniform((k,), 0.0, 1.0) < self.task.STANDING_ENV_FRACTION
-        cmd[standing] = 0.0
-        self.commands[env_ids] = cmd
+        xyz = torch.stack([self._uniform((k,), 0.0, 1.0) for _ in range(3)], dim=1)
+        self.commands[env_ids] = self.task.mdp.commands_from_uniform(xyz, self._uniform((k,), 0.0, 1.0))
         self.command_timer[env_ids] = self._randint((k,), *self.task.COMMAND_RESAMPLE_STEPS)
 
     def _block(self, state: torch.Tensor, name: str) -> torch.Tensor:
@@ -196,20 +180,18 @@ class ImaginationEnv:
     # ------------------------------------------------------------------ VecEnv interface
     def get_observations(self) -> TensorDict:
         s = self.state
-        obs = torch.cat(
-            [
-                self._block(s, "base_lin_vel"),
-                self._block(s, "base_ang_vel"),
-                self._block(s, "projected_gravity"),
-                self.commands,
-                self._block(s, "joint_pos"),
-                self._block(s, "joint_vel"),
-                self.last_action,
-            ],
-            dim=1,
+        obs = self.task.mdp.observation(
+            self._block(s, "base_lin_vel"),
+            self._block(s, "base_ang_vel"),
+            self._block(s, "projected_gravity"),
+            self.commands,
+            self._block(s, "joint_pos"),
+            self._block(s, "joint_vel"),
+            self.last_action,
         )
         if self.obs_noise is not None:
-            obs = obs + (torch.rand(obs.shape, generator=self.gen).to(self.device) * 2 - 1) * self.obs_noise
+            u = torch.rand(obs.shape, generator=self.gen).to(self.device)
+            obs = self.task.mdp.add_observation_noise(obs, u, self.obs_noise)
         return TensorDict({"policy": obs}, batch_size=[self.num_envs], device=self.device)
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -222,14 +204,13 @@ class ImaginationEnv:
         terminated = (pred.termination_logits > 0).reshape(-1)
         n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
         if self.cfg.tilt_termination:
-            g_z = nxt[:, lay.block("projected_gravity").start + 2]
-            terminated = terminated | (g_z > -self.task.TILT_TERMINATION_COS)
+            terminated = terminated | self.task.mdp.tilted(self._block(nxt, "projected_gravity"))
         if self.cfg.height_termination or self.cfg.kinematic_thigh_contacts:
             height, thigh_gap = self.task.ground_clearance(
                 self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity")
             )
             if self.cfg.height_termination:
-                terminated = terminated | (height < self.task.MIN_BASE_HEIGHT)
+                terminated = terminated | self.task.mdp.too_low(height)
             if self.cfg.kinematic_thigh_contacts:
                 touching = (thigh_gap < self.task.THIGH_CONTACT_GAP).to(contacts.dtype)
                 contacts[:, :n_thigh] = torch.maximum(contacts[:, :n_thigh], touching)
@@ -274,9 +255,8 @@ class ImaginationEnv:
         self.push_timer -= 1
         push = torch.nonzero((self.push_timer <= 0) & ~dones).reshape(-1)
         if push.numel():
-            lo, hi = self.task.PUSH_VELOCITY_RANGE
             vel = lay.block("base_lin_vel")
-            kick = self._uniform((push.numel(), 2), lo, hi)
+            kick = self.task.mdp.push_from_uniform(self._uniform((push.numel(), 2), 0.0, 1.0))
             self.state[push, vel.start : vel.start + 2] += kick
             self.state_n[push] = self.normalizer.normalize_state(self.state[push])
             self.push_timer[push] = self._randint((push.numel(),), *self.task.PUSH_INTERVAL_STEPS)

@@ -13,21 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from rwm_core.imagination.rewards import TERM_NAMES, RewardComputer
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES, RewardComputer
 from rwm_core.sim.gait import TrotController
 from rwm_core.sim.robot import QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
 
 Policy = Callable[[np.ndarray], Any]
 
-_OBS_SLICES: dict[str, slice] = {}
-_start = 0
-for _name, _width in task.OBS_BLOCKS:
-    _OBS_SLICES[_name] = slice(_start, _start + _width)
-    _start += _width
-_NOISE = np.zeros(task.OBS_DIM, dtype=np.float32)
-for _name, _hw in task.OBS_NOISE.items():
-    _NOISE[_OBS_SLICES[_name]] = _hw
+_OBS_SLICES = task.mdp.OBS_SLICES
+_NOISE = task.mdp.observation_noise_scale()
 
 
 class SimEnv:
@@ -46,11 +40,11 @@ class SimEnv:
 
     # ------------------------------------------------------------ commands
     def _sample_command(self) -> None:
-        r = task.COMMAND_RANGE
-        if self.rng.random() < task.STANDING_ENV_FRACTION:
-            self.command = np.zeros(3)
-        else:
-            self.command = np.array([self.rng.uniform(*r[k]) for k in ("lin_vel_x", "lin_vel_y", "ang_vel_z")])
+        # the draw order of this env's stream: standing first, the three ranges only for a moving command
+        standing = self.rng.random()
+        xyz = np.zeros(3) if standing < task.STANDING_ENV_FRACTION else self.rng.random(3)
+        cmd = task.mdp.commands_from_uniform(torch.from_numpy(xyz)[None], torch.tensor([standing], dtype=torch.float64))
+        self.command = cmd[0].numpy()
         lo, hi = task.COMMAND_RESAMPLE_STEPS
         self._next_command = self.steps + int(self.rng.integers(lo, hi + 1))
 
@@ -70,20 +64,19 @@ class SimEnv:
     def observe(self) -> np.ndarray:
         """48-dim policy observation (float32) with optional uniform noise."""
         s = self.sim
-        obs = np.concatenate(
-            [
-                s.base_lin_vel(),
-                s.base_ang_vel(),
-                s.projected_gravity(),
-                self.command,
-                s.joint_pos() - s.default_q,
-                s.joint_vel(),
-                s.last_action,
-            ]
-        ).astype(np.float32)
+        t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32))  # noqa: E731
+        obs = task.mdp.observation(
+            t(s.base_lin_vel()),
+            t(s.base_ang_vel()),
+            t(s.projected_gravity()),
+            t(self.command),
+            t(s.joint_pos() - s.default_q),
+            t(s.joint_vel()),
+            t(s.last_action),
+        )
         if self.observation_noise:
-            obs += (self.noise_rng.uniform(-1.0, 1.0, task.OBS_DIM) * _NOISE).astype(np.float32)
-        return obs
+            obs = task.mdp.add_observation_noise(obs, t(self.noise_rng.random(task.OBS_DIM)), _NOISE)
+        return obs.numpy()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, dict[str, float], bool]:
         """Apply an action; return (obs, reward, weighted*dt terms, fell)."""
@@ -107,7 +100,8 @@ class SimEnv:
         if self.steps >= self._next_command:
             self._sample_command()
         if self.pushes and self.steps >= self._next_push:
-            s.data.qvel[0:2] += self.rng.uniform(*task.PUSH_VELOCITY_RANGE, 2)  # world frame, like Isaac Lab
+            kick = task.mdp.push_from_uniform(torch.from_numpy(self.rng.random(2)))
+            s.data.qvel[0:2] += kick.numpy()  # world frame, like Isaac Lab
             self._schedule_push()
         return self.observe(), float(total[0]), {k: float(v[0]) for k, v in terms.items()}, fell
 

@@ -194,7 +194,7 @@ class QuadrupedSim:
 
     def fallen(self) -> bool:
         """Termination: trunk (or hip housing) touches the floor, tilt beyond 60 deg, or base too low."""
-        return bool(self.trunk_contact or -self.rotation[2, 2] > -MAX_TILT_COS or self.data.qpos[2] < MIN_BASE_HEIGHT)
+        return bool(task.mdp.fallen(np.float64(self.trunk_contact), self.projected_gravity(), self.data.qpos[2]))
 
     def row(self, termination: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """The current state s_t as one 66-column row."""

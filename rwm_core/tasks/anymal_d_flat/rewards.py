@@ -1,4 +1,4 @@
-"""Reward terms of the ANYmal-D flat velocity task (SPEC §4), batched in torch.
+"""Reward terms of the ANYmal-D flat velocity task, batched in torch.
 
 Why one module: the imagination environment (predicted states) and the simulator evaluation (true states) must score
 a policy with exactly the same functions, otherwise imagined and true returns are not comparable. Nothing here knows

@@ -205,3 +205,9 @@ TRACKING_SIGMA_SQ = 0.25
 FEET_AIR_TIME_THRESHOLD = 0.5
 FEET_AIR_TIME_MIN_COMMAND = 0.1
 STAND_STILL_MAX_COMMAND = 0.05
+
+
+# The MDP around the state, as batched functions every env calls (imagination, single-robot and batched simulator).
+from rwm_core.tasks.anymal_d_flat import mdp, rewards  # noqa: E402
+
+__all__ = ["mdp", "rewards"]
