@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from rwm_core.tasks.anymal_d_flat import rewards as R
 from rwm_core.tasks import anymal_d_flat as task
+from rwm_core.tasks.anymal_d_flat import rewards as R
 
 
 def t(*rows: list[float]) -> torch.Tensor:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 from rwm_core.sim.evaluate import SimEnv, controller_policy, evaluate_policy
 from rwm_core.tasks import anymal_d_flat as task
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 
 EPISODES, STEPS = 3, 150
 

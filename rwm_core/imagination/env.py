@@ -24,8 +24,8 @@ from rwm_core.data.dataset import Dataset
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.dynamics.rollout import EnsembleRollout
-from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 from rwm_core.runtime import matmul_dtype
+from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 
 @dataclass

@@ -23,9 +23,9 @@ from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
 from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
-from rwm_core.imagination.rewards import TERM_NAMES
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 from rwm_core.tracking import MetricsTracker
 
 CHECKPOINT_DIR = "checkpoints"

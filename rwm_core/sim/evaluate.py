@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES, RewardComputer
 from rwm_core.sim.gait import TrotController
 from rwm_core.sim.robot import QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES, RewardComputer
 
 Policy = Callable[[np.ndarray], Any]
 

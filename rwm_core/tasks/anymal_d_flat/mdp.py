@@ -3,9 +3,9 @@
 Why here: the imagination env (predicted states), the single-robot simulator env and the batched simulator env must
 build the same observation, draw commands and pushes the same way and end episodes on the same rule, or a policy
 trained in one is not judged by the rules of another. Every function is batched over envs (leading dimension N)
-and takes torch tensors in physical units (the termination rules numpy arrays too). Random draws are the caller's (each env owns its generator and its
-stream order); these functions turn uniform draws in [0, 1) into the task's quantities, so the envs share the rule,
-not the generator.
+and takes torch tensors in physical units (the termination rules take numpy arrays too). Random draws are the
+caller's (each env owns its generator and its stream order); these functions turn uniform draws in [0, 1) into the
+task's quantities, so the envs share the rule, not the generator.
 """
 
 from __future__ import annotations
