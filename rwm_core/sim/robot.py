@@ -49,6 +49,14 @@ _THIGH0 = 6  # 6..9: thigh / upper shank of leg i
 _EDGES = np.arange(4)
 
 
+def torque_limits(joint_vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Torque-speed curve: (lo, hi) available torque for the given joint velocities (any shape)."""
+    sv = joint_vel * (SATURATION_EFFORT / VELOCITY_LIMIT)
+    hi = np.minimum(np.maximum(SATURATION_EFFORT - sv, 0.0), EFFORT_LIMIT)
+    lo = np.maximum(np.minimum(-SATURATION_EFFORT - sv, 0.0), -EFFORT_LIMIT)
+    return lo, hi
+
+
 class QuadrupedSim:
     """One simulated robot. Not thread-safe; one instance per process."""
 
@@ -122,10 +130,7 @@ class QuadrupedSim:
 
     def torque_limits(self, joint_vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Torque-speed curve: (lo, hi) available torque for the given joint velocities."""
-        sv = joint_vel * (SATURATION_EFFORT / VELOCITY_LIMIT)
-        hi = np.minimum(np.maximum(SATURATION_EFFORT - sv, 0.0), EFFORT_LIMIT)
-        lo = np.maximum(np.minimum(-SATURATION_EFFORT - sv, 0.0), -EFFORT_LIMIT)
-        return lo, hi
+        return torque_limits(joint_vel)
 
     def step(self, action: np.ndarray) -> None:
         """Apply one control step: target = default + scale * action, 4 physics substeps, then measure s_t."""
