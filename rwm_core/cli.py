@@ -251,6 +251,37 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_ppo(args: argparse.Namespace) -> int:
+    from rwm_core.config import PPOConfig, TrackingConfig, parse_params, to_dict
+    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
+    from rwm_core.policy.ppo import EXPERIENCE_DIR, train_ppo
+    from rwm_core.policy.train import FINAL_CHECKPOINT, METRICS_FILE
+
+    cfg = parse_params(PPOConfig, args.params, "ppo")
+    tracking = parse_params(TrackingConfig, args.tracking, "tracking")
+    summary = train_ppo(
+        args.out, cfg, seed=args.seed, device=args.device, resume=args.resume, tracking=tracking,
+        progress=not args.quiet,
+    )  # fmt: skip
+    out = Path(args.out)
+    outputs = [out / name for name in (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE)]
+    if cfg.record_envs:
+        outputs.append(out / EXPERIENCE_DIR)
+    _record(
+        args,
+        out,
+        stage="train_ppo",
+        config=to_dict(cfg),
+        inputs=[],
+        seed=args.seed,
+        device=_device(args.device),
+        outputs=outputs,
+        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
+    )
+    _print_summary(summary, ["seed", "iterations", "resumed_from", "reward", "episode.length", "env_steps_per_s"])
+    return 0
+
+
 def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
     from rwm_core.config import EvaluationConfig, parse_params, to_dict
     from rwm_core.evaluation.uncertainty import uncertainty_error
@@ -510,6 +541,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="policy"))
+    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub,
+        "train-ppo",
+        cmd_train_ppo,
+        "train a policy from scratch with model-free PPO in the batched MuJoCo simulator",
+        "Run PPO (rsl-rl-lib) on N simulated robots (mujoco.rollout) with the task's observation, commands, pushes, "
+        "terminations and rewards. Writes metrics.csv, checkpoints/, policy_checkpoint.pt, policy.pt / policy.onnx "
+        "and, with record_envs > 0, the recorded experience of the whole run as experience/state_action_data_<i>.csv "
+        "(the `mixed` dataset the world model pretrains on).",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="ppo"))
     p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")

@@ -88,21 +88,9 @@ class EvaluationConfig:
 
 
 @dataclass
-class PolicyConfig:
-    """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
+class PPOHyperparams:
+    """rsl-rl-lib PPO with MLP actor and critic (SPEC §5); shared by MOPO-PPO in imagination and model-free PPO."""
 
-    num_envs: int = 1024
-    iterations: int = 100
-    steps_per_env: int = 24
-    checkpoint_every: int = 10
-    episode_length: int = 256
-    observation_noise: bool = True
-    tilt_termination: bool = True
-    termination_penalty: float = 0.0  # one-off training cost of an imagined fall (not in the task reward)
-    height_termination: bool = False  # also end imagined episodes whose kinematic base height is below the limit
-    kinematic_thigh_contacts: bool = False  # also flag thigh contacts that leg kinematics put on the floor
-    precision: str = "float32"  # "bfloat16": bf16 world-model steps in imagination and PPO update (mixed precision)
-    # PPO (rsl-rl-lib), SPEC §5
     actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
     critic_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
     activation: str = "elu"
@@ -119,9 +107,42 @@ class PolicyConfig:
     gamma: float = 0.99
     lam: float = 0.95
     max_grad_norm: float = 1.0
+
+
+@dataclass
+class PolicyConfig(PPOHyperparams):
+    """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
+
+    num_envs: int = 1024
+    iterations: int = 100
+    steps_per_env: int = 24
+    checkpoint_every: int = 10
+    episode_length: int = 256
+    observation_noise: bool = True
+    tilt_termination: bool = True
+    termination_penalty: float = 0.0  # one-off training cost of an imagined fall (not in the task reward)
+    height_termination: bool = False  # also end imagined episodes whose kinematic base height is below the limit
+    kinematic_thigh_contacts: bool = False  # also flag thigh contacts that leg kinematics put on the floor
+    precision: str = "float32"  # "bfloat16": bf16 world-model steps in imagination and PPO update (mixed precision)
     # closed-loop evaluation in the MuJoCo simulator
     eval_episodes: int = 8
     eval_episode_steps: int = 500
+
+
+@dataclass
+class PPOConfig(PPOHyperparams):
+    """Model-free PPO from scratch in the batched MuJoCo simulator; its recorded experience is the dataset."""
+
+    num_envs: int = 256
+    iterations: int = 1000
+    steps_per_env: int = 24
+    checkpoint_every: int = 50
+    episode_length: int = 1000  # 20 s, as upstream's real env
+    observation_noise: bool = True
+    pushes: bool = True
+    termination_penalty: float = 0.0  # one-off training cost of a fall, logged as its own term
+    threads: int = 2  # MuJoCo rollout threads
+    record_envs: int = 16  # envs whose whole experience (every stage of learning) becomes the `mixed` dataset
 
 
 @dataclass
@@ -166,6 +187,7 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

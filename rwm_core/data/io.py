@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -140,10 +141,34 @@ def files_are_independent(data_dir: str | Path) -> bool:
         raise DatasetError(f'{p}: expected a JSON object like {{"independent_files": true}} ({e})') from None
 
 
-def write_streams_marker(data_dir: str | Path) -> None:
+def stream_breaks(data_dir: str | Path) -> dict[str, list[int]]:
+    """Rows (0-based, per file) after which a new episode stream starts without a termination label (time-outs).
+
+    Read from the ``stream_breaks`` object of ``streams.json``; empty when there is none.
+    """
+    p = Path(data_dir) / STREAMS_FILE
+    if not p.exists():
+        return {}
+    try:
+        raw = json.loads(p.read_text()).get("stream_breaks") or {}
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise DatasetError(f'{p}: expected a JSON object like {{"independent_files": true}} ({e})') from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, int) and i >= 0 for i in v) for v in raw.values()
+    ):
+        raise DatasetError(f"{p}: stream_breaks must map file names to lists of row indices >= 0, got {raw!r}")
+    return {str(k): [int(i) for i in v] for k, v in raw.items()}
+
+
+def write_streams_marker(data_dir: str | Path, breaks: dict[str, list[int]] | None = None) -> None:
+    """Say that every file is its own episode stream; ``breaks``: rows after which a time-out reset follows."""
     from rwm_core.artifacts import atomic_write_json
 
-    atomic_write_json(
-        Path(data_dir) / STREAMS_FILE,
-        {"independent_files": True, "why": "each file starts a new episode stream; windows must not cross files"},
-    )
+    marker: dict[str, Any] = {
+        "independent_files": True,
+        "why": "each file starts a new episode stream; windows must not cross files",
+    }
+    if breaks:
+        marker["stream_breaks"] = breaks
+        marker["why_breaks"] = "rows after which a time-out reset starts a new episode (no termination label)"
+    atomic_write_json(Path(data_dir) / STREAMS_FILE, marker)

@@ -14,7 +14,15 @@ import numpy as np
 from rwm_core.artifacts import atomic_dir, atomic_write_json, sha256_file
 from rwm_core.config import DatasetConfig
 from rwm_core.data.dataset import Dataset
-from rwm_core.data.io import DatasetError, check_binary, files_are_independent, list_data_files, read_csv_file
+from rwm_core.data.io import (
+    STREAMS_FILE,
+    DatasetError,
+    check_binary,
+    files_are_independent,
+    list_data_files,
+    read_csv_file,
+    stream_breaks,
+)
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import valid_window_starts
 from rwm_core.tasks import get_task
@@ -108,6 +116,16 @@ def validate_dataset(
     stream_ends: list[int] = []
     if files_are_independent(data_dir):
         stream_ends = (np.cumsum([f["rows"] for f in files])[:-1] - 1).tolist()
+        offsets = dict(zip([f["file"] for f in files], np.cumsum([0] + [f["rows"] for f in files])[:-1], strict=True))
+        for name, rows in stream_breaks(data_dir).items():
+            if name not in offsets:
+                raise DatasetError(f"{data_dir / STREAMS_FILE}: stream_breaks names {name!r}, which is not a data file")
+            n_file = next(f["rows"] for f in files if f["file"] == name)
+            bad = [i for i in rows if i >= n_file]
+            if bad:
+                raise DatasetError(f"{data_dir / STREAMS_FILE}: stream_breaks of {name} past its {n_file} rows: {bad}")
+            stream_ends.extend(int(offsets[name]) + i for i in rows)
+        stream_ends = sorted(set(stream_ends))
     ends = term != 0
     ends[stream_ends] = True
     starts = valid_window_starts(ends, length)

@@ -1,0 +1,273 @@
+"""Model-free PPO from scratch in the batched MuJoCo simulator, keeping its experience as the world model's data.
+
+Why: upstream pretrains its world model on the experience a PPO learner induces in the simulator, at every stage of
+its learning, and RWM-U's best offline dataset ("mixed") is exactly that. This trainer is rsl-rl-lib's PPO on
+:class:`rwm_core.sim.vec_env.SimVecEnv`, with the same progress bar, metrics.csv, atomic checkpoints, resume, NaN
+stop and TorchScript/ONNX export as ``rwm train-policy``; the first ``record_envs`` envs' rows are written as
+``experience/state_action_data_<i>.csv`` (one stream per env, time-outs listed in ``streams.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rsl_rl.algorithms import PPO
+
+from rwm_core import artifacts
+from rwm_core.artifacts import atomic_path
+from rwm_core.config import PPOConfig, TrackingConfig, to_dict
+from rwm_core.policy.export import export_actor
+from rwm_core.policy.train import (
+    CHECKPOINT_DIR,
+    FINAL_CHECKPOINT,
+    METRICS_FILE,
+    PolicyTrainingError,
+    _save,
+    ppo_config,
+)
+from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.sim.record import ExperienceRecorder
+from rwm_core.sim.vec_env import SimVecEnv, SimVecEnvConfig
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
+from rwm_core.tracking import MetricsTracker
+
+EXPERIENCE_DIR = "experience"
+EXPERIENCE_STATE = "experience.pkl"  # the recorder at a checkpoint, beside it (resume continues the streams)
+RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "threads"})
+
+
+def env_config(cfg: PPOConfig) -> SimVecEnvConfig:
+    return SimVecEnvConfig(
+        num_envs=cfg.num_envs,
+        episode_length=cfg.episode_length,
+        observation_noise=cfg.observation_noise,
+        pushes=cfg.pushes,
+        termination_penalty=cfg.termination_penalty,
+        threads=cfg.threads,
+        record_envs=cfg.record_envs,
+    )
+
+
+def _experience_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".experience.pkl")
+
+
+def _save_experience(path: Path, recorder: ExperienceRecorder | None) -> None:
+    if recorder is None:
+        return
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(recorder.state_dict(), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def train_ppo(
+    out_dir: str | Path,
+    cfg: PPOConfig,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    tracking: TrackingConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a policy from scratch in the simulator; write checkpoints, metrics.csv, the actor and its experience."""
+    out = Path(out_dir)
+    dev = resolve_device(device)
+    set_threads()
+    seed_everything(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    env = SimVecEnv(env_config(cfg), seed=seed, device=dev)
+    try:
+        return _train(env, out, cfg, seed, dev, resume, tracking, progress)
+    finally:
+        env.close()
+
+
+def _train(
+    env: SimVecEnv,
+    out: Path,
+    cfg: PPOConfig,
+    seed: int,
+    dev: torch.device,
+    resume: bool,
+    tracking: TrackingConfig | None,
+    progress: bool,
+) -> dict[str, Any]:
+    env.cfg_dict = to_dict(cfg)
+    train_cfg = ppo_config(cfg)
+    obs = env.get_observations()
+    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summaries
+        alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
+    fingerprint = artifacts.resume_fingerprint(to_dict(cfg), RESUME_IGNORED, seed=seed, stage="train-ppo")
+    recorder = ExperienceRecorder(env.sim.rows(env.record_ids)) if cfg.record_envs else None
+    start_iter = 0
+    restore: str | None = None
+    found = (
+        artifacts.resumable_checkpoint(
+            out / CHECKPOINT_DIR,
+            cfg.iterations,
+            fingerprint,
+            lambda p: torch.load(p, map_location=dev, weights_only=False),
+            lambda state: state.get("fingerprint"),
+            "train-ppo",
+            1,
+        )
+        if resume
+        else None
+    )
+    if found is not None:
+        path, state = found
+        alg.load(state, None, strict=True)
+        start_iter = int(state["iter"])
+        restore = state.get("metrics_csv")
+        env_state = state["env_state"]
+        _restore_env(env, env_state)
+        if recorder is not None:
+            with open(_experience_path(path), "rb") as f:
+                recorder = ExperienceRecorder.from_state_dict(pickle.load(f))
+    logger = MetricsTracker(
+        out / METRICS_FILE,
+        tracking,
+        run_name=out.name,
+        config={"ppo": to_dict(cfg), "seed": seed},
+        resume_step=start_iter if start_iter > 0 else None,
+        restore=restore,
+    )
+    episode_keys = [
+        "/episode/length",
+        "/episode/return",
+        "/episode/fall",
+        *(f"/episode_reward/{name}" for name in TERM_NAMES),
+        "/episode_reward/termination",
+    ]
+    ckpt_extra = {"seed": seed, "fingerprint": fingerprint, "actor_cfg": train_cfg["actor"], "stage": "train-ppo"}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=start_iter, desc="ppo", unit="it")
+    alg.train_mode()
+    obs = env.get_observations()
+    last_row: dict[str, Any] = {}
+    steps = cfg.num_envs * cfg.steps_per_env
+    wall0 = time.perf_counter()
+    for it in range(start_iter, cfg.iterations):
+        t0 = time.perf_counter()
+        reward_sum, fall_sum = 0.0, 0.0
+        episode_logs: dict[str, list[float]] = {}
+        with torch.inference_mode():
+            for _ in range(cfg.steps_per_env):
+                actions = alg.act(obs)
+                obs, rewards, dones, extras = env.step(actions)
+                alg.process_env_step(obs, rewards, dones, extras)
+                reward_sum += float(extras["step"]["reward"].mean())
+                fall_sum += float(extras["step"]["fell"].float().mean())
+                for k, v in extras["log"].items():
+                    episode_logs.setdefault(k, []).append(float(v))
+                if recorder is not None:
+                    recorder.add(extras["record"])
+            alg.compute_returns(obs)
+        t_collect = time.perf_counter() - t0
+        losses = alg.update()
+        t_total = time.perf_counter() - t0
+        row: dict[str, Any] = {
+            "iteration": it + 1,
+            "env_steps": (it + 1) * steps,
+            "wall_s": time.perf_counter() - wall0,
+            "reward": reward_sum / cfg.steps_per_env,
+            "fall_rate": fall_sum / cfg.steps_per_env,  # falls per env-step
+        }
+        for k in episode_keys:
+            vals = episode_logs.get(k, [])
+            row[k.strip("/").replace("/", ".")] = sum(vals) / len(vals) if vals else float("nan")
+        row.update({f"loss.{k}": float(v) for k, v in losses.items()})
+        row.update(
+            learning_rate=float(alg.learning_rate),
+            action_std=float(alg.get_policy().output_std.detach().mean()),
+            collect_steps_per_s=steps / t_collect,
+            env_steps_per_s=steps / t_total,
+            recorded_rows=recorder.rows if recorder is not None else 0,
+        )
+        if not math.isfinite(row["reward"]) or not all(math.isfinite(float(v)) for v in losses.values()):
+            raise PolicyTrainingError(
+                f"non-finite value at iteration {it + 1}: {row}; the last good checkpoint is kept in {out}"
+            )
+        logger.log(row)
+        last_row = row
+        if bar is not None:
+            bar.set_postfix(
+                r=f"{row['reward']:.4f}",
+                len=f"{row['episode.length']:.0f}",
+                std=f"{row['action_std']:.2f}",
+                sps=f"{row['env_steps_per_s']:.0f}",
+            )
+            bar.update(1)
+        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
+            path = out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1)
+            _save_experience(_experience_path(path), recorder)
+            extra = {**ckpt_extra, "metrics_csv": logger.snapshot(), "env_state": _env_state(env)}
+            _save(path, alg, it + 1, extra)
+    if bar is not None:
+        bar.close()
+    logger.close()
+    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
+    alg.eval_mode()
+    export_actor(alg.get_policy(), out)
+    summary: dict[str, Any] = {"seed": seed, "iterations": cfg.iterations, "resumed_from": start_iter, **last_row}
+    if recorder is not None:
+        summary["experience"] = recorder.write(out / EXPERIENCE_DIR)
+    return summary
+
+
+def _env_state(env: SimVecEnv) -> dict[str, Any]:
+    """Everything the env carries between steps, so a resumed run continues the same episodes."""
+    r = env.rewards
+    return {
+        "sim": {k: getattr(env.sim, k).copy() for k in _SIM_KEYS},
+        "rng": env.rng.bit_generator.state,
+        "noise_gen": env.noise_gen.get_state(),
+        "commands": env.commands.clone(),
+        "command_timer": env.command_timer.copy(),
+        "push_timer": env.push_timer.copy(),
+        "episode_length_buf": env.episode_length_buf.clone(),
+        "episode_sums": {k: v.clone() for k, v in env.episode_sums.items()},
+        "episode_return": env.episode_return.clone(),
+        "rewards": {k: getattr(r, k).clone() for k in _REWARD_KEYS},
+        "torch_rng": torch.get_rng_state(),  # PPO samples its actions from torch's global generator
+    }
+
+
+_SIM_KEYS = (
+    "state",
+    "target",
+    "last_action",
+    "last_torque",
+    "lo",
+    "hi",
+    "foot_contact",
+    "thigh_contact",
+    "trunk_contact",
+)
+_REWARD_KEYS = ("prev_joint_vel", "prev_action", "has_prev_joint_vel", "air_time", "last_air_time")
+
+
+def _restore_env(env: SimVecEnv, state: dict[str, Any]) -> None:
+    for k in _SIM_KEYS:
+        getattr(env.sim, k)[...] = np.asarray(state["sim"][k])
+    env.rng.bit_generator.state = state["rng"]
+    env.noise_gen.set_state(state["noise_gen"])
+    env.commands.copy_(state["commands"])
+    env.command_timer[:] = state["command_timer"]
+    env.push_timer[:] = state["push_timer"]
+    env.episode_length_buf.copy_(state["episode_length_buf"])
+    env.episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
+    env.episode_return.copy_(state["episode_return"])
+    for k in _REWARD_KEYS:
+        getattr(env.rewards, k).copy_(state["rewards"][k])
+    torch.set_rng_state(state["torch_rng"])
