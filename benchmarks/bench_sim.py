@@ -1,8 +1,14 @@
-"""Throughput of the data-collection simulator (single process), with a per-stage breakdown.
+"""Throughput of the simulators: the batched env (mujoco.rollout) at several N, and the single-robot data collector.
 
-Usage: python benchmarks/bench_sim.py [--rows N] [--seed S]
-Prints human-readable figures and, as the last line, one JSON object. The machine's load average is included
-because the figure is only meaningful on an otherwise idle core.
+Usage: python benchmarks/bench_sim.py [--sizes 64 256 1024] [--threads 2] [--seconds 4]
+For each N it prints, on ``--threads`` MuJoCo threads:
+
+* ``physics``: raw ``mujoco.rollout`` control steps/s on the same model (4 substeps in one call, fixed controls);
+* ``collect``: env-steps/s of :class:`SimVecEnv` with an rsl-rl actor acting (observation, policy, physics,
+  contacts, reward, resets);
+* ``total``: env-steps/s of the whole PPO loop (``rwm train-ppo``: collection plus the PPO update).
+
+The last line is one JSON object. Only meaningful on an otherwise idle machine (the load average is included).
 """
 
 from __future__ import annotations
@@ -13,58 +19,103 @@ import os
 import time
 
 import numpy as np
+import torch
+from mujoco import rollout as mj_rollout
 
-from rwm_core.sim.collect import _stats, generate_rows, summarize
-from rwm_core.sim.gait import TrotController
-from rwm_core.sim.robot import QuadrupedSim
+from rwm_core.config import PPOConfig
+from rwm_core.sim.batch import BatchedQuadruped
+from rwm_core.sim.collect import generate_rows
+from rwm_core.sim.vec_env import SimVecEnv
 
 
-def breakdown(steps: int = 3000) -> dict[str, float]:
-    """Microseconds per control step spent in the controller, the physics step and the row read-out."""
-    sim = QuadrupedSim()
-    ctl = TrotController(sim, rng=np.random.default_rng(0), noise_level=0.1)
-    ctl.set_command(np.array([0.6, 0.3, 0.4]), standing=False)
-    out = np.empty(66)
-    t_act = t_step = t_row = 0.0
-    for _ in range(steps):
+def physics_rate(n: int, threads: int, seconds: float) -> float:
+    """Control steps/s of plain mujoco.rollout: 4 substeps per call, zero torques (robots settle and stand)."""
+    b = BatchedQuadruped(n, threads=threads)
+    import mujoco
+
+    data = [mujoco.MjData(b.model) for _ in range(threads)]
+    ctrl = np.zeros((n, 4, 12))
+    state = b.state.copy()
+    out = np.empty((n, 4, b.nstate))
+    sens = np.empty((n, 4, b.model.nsensordata))
+    models = [b.model] * n
+    calls = 0
+    with mj_rollout.Rollout(nthread=threads) as pool:
         t0 = time.perf_counter()
-        a = ctl.act()
+        while time.perf_counter() - t0 < seconds:
+            pool.rollout(models, data, state, ctrl, nstep=4, skip_checks=True, state=out, sensordata=sens)
+            calls += 1
+        dt = time.perf_counter() - t0
+    b.close()
+    return n * calls / dt
+
+
+def ppo_rates(n: int, threads: int, seconds: float) -> tuple[float, float]:
+    """(collect, total) env-steps/s of the PPO loop of `rwm train-ppo` on N envs."""
+    import contextlib
+    import io
+
+    from rsl_rl.algorithms import PPO
+
+    from rwm_core.policy.ppo import env_config
+    from rwm_core.policy.train import ppo_config
+
+    cfg = PPOConfig(num_envs=n, threads=threads, record_envs=0)
+    torch.manual_seed(0)
+    env = SimVecEnv(env_config(cfg), seed=0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        alg = PPO.construct_algorithm(env.get_observations(), env, ppo_config(cfg), "cpu")
+    alg.train_mode()
+    obs = env.get_observations()
+    t_collect = t_total = 0.0
+    iters = 0
+    while t_total < seconds or iters < 2:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for _ in range(cfg.steps_per_env):
+                actions = alg.act(obs)
+                obs, rewards, dones, extras = env.step(actions)
+                alg.process_env_step(obs, rewards, dones, extras)
+            alg.compute_returns(obs)
         t1 = time.perf_counter()
-        sim.step(a)
+        alg.update()
         t2 = time.perf_counter()
-        sim.row(sim.fallen(), out)
-        t3 = time.perf_counter()
-        t_act += t1 - t0
-        t_step += t2 - t1
-        t_row += t3 - t2
-    return {k: round(1e6 * v / steps, 1) for k, v in (("act_us", t_act), ("step_us", t_step), ("row_us", t_row))}
+        if iters > 0:  # the first iteration pays for allocations
+            t_collect += t1 - t0
+            t_total += t2 - t0
+        iters += 1
+    env.close()
+    steps = (iters - 1) * n * cfg.steps_per_env
+    return steps / t_collect, steps / t_total
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--rows", type=int, default=30_000)
-    p.add_argument("--seed", type=int, default=0)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=4.0, help="measuring time per figure")
+    p.add_argument("--single-rows", type=int, default=10_000, help="rows for the single-robot collector")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
+    result: dict[str, object] = {"benchmark": "sim", "threads": args.threads}
+    for n in args.sizes:
+        phys = physics_rate(n, args.threads, args.seconds)
+        collect, total = ppo_rates(n, args.threads, args.seconds)
+        print(
+            f"N={n:5d}: physics {phys:9.0f} control steps/s | collect (policy acting) {collect:8.0f} env-steps/s"
+            f" | PPO loop {total:8.0f} env-steps/s"
+        )
+        result[f"physics_steps_per_s_n{n}"] = round(phys, 1)
+        result[f"collect_steps_per_s_n{n}"] = round(collect, 1)
+        result[f"total_steps_per_s_n{n}"] = round(total, 1)
     t0 = time.perf_counter()
-    table, cmds, falls = generate_rows(args.rows, np.random.default_rng(args.seed))
-    seconds = time.perf_counter() - t0
-    summary = summarize(_stats(table, cmds, falls), 1, seconds)
-    parts = breakdown()
-    result = {
-        "benchmark": "sim_collect_single_process",
-        "rows": args.rows,
-        "steps_per_s": round(args.rows / seconds, 1),
-        "breakdown": parts,
-        "falls_per_100k_rows": summary["falls_per_100k_rows"],
-        "command_correlation": summary["command_correlation"],
-        "foot_contact_duty": summary["foot_contact_duty"],
-        "loadavg_1min_before": round(load_before, 2),
-        "cpu_count": os.cpu_count(),
-    }
-    print(f"control steps/s (single process, incl. controller and row logging): {result['steps_per_s']}")
-    print(f"per step: controller {parts['act_us']} us, physics {parts['step_us']} us, row {parts['row_us']} us")
-    print(f"falls per 100k rows: {summary['falls_per_100k_rows']}, correlations: {summary['command_correlation']}")
+    generate_rows(args.single_rows, np.random.default_rng(0))
+    single = args.single_rows / (time.perf_counter() - t0)
+    print(f"single robot (QuadrupedSim + trotting controller, one process): {single:.0f} control steps/s")
+    result["single_robot_collect_steps_per_s"] = round(single, 1)
+    result["loadavg_1min_before"] = round(load_before, 2)
+    result["cpu_count"] = os.cpu_count()
     print(json.dumps(result))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rwm_core.errors import RwmError
+from rwm_core.errors import InputError
 
 MANIFEST_SCHEMA_VERSION = 1
 CHECKPOINT_FORMAT_VERSION = 1
@@ -146,7 +146,7 @@ MANIFEST_REQUIRED = (
 )
 
 
-class ArtifactFormatError(RwmError, ValueError):
+class ArtifactFormatError(InputError):
     """A manifest or checkpoint written by a newer rwm_core than this one (its format is unknown here)."""
 
 
@@ -253,7 +253,8 @@ def check_format_version(found: int, supported: int, path: str | Path, what: str
     """Refuse a file written in a format newer than this code knows, naming the file and what to do."""
     if found > supported:
         raise ArtifactFormatError(
-            f"{path}: {what} version {found} is newer than this rwm_core supports ({supported}); upgrade rwm_core"
+            f"{path}: expected {what} version {supported} or older, found version {found}, which is newer than "
+            "this rwm_core supports; upgrade rwm_core"
         )
 
 

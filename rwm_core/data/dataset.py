@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from rwm_core.artifacts import check_format_version
 from rwm_core.data.layout import ColumnLayout
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.data.windows import contiguous_split, gather_windows
-from rwm_core.errors import InputError
+from rwm_core.loaders import fail, format_version, load_json_file, load_npy_file, one_line
 from rwm_core.tasks import get_task
 
 ARTIFACT_VERSION = 1
@@ -114,25 +115,73 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = False) -> Dataset:
-        """Load from the artifact directory (or any file inside it, such as ``dataset.json``)."""
+        """Load from the artifact directory (or any file inside it, such as ``dataset.json``).
+
+        Every file is checked before use (present, complete, of its format, of the task's layout and consistent
+        with ``dataset.json``), so a broken or mismatched artifact fails with one :class:`InputError` line.
+        """
         p = Path(path)
         root = p if p.is_dir() else p.parent
+        expected = "a dataset artifact directory (written by `rwm validate`)"
+        if not p.exists():
+            raise fail(p, expected, "nothing (not found)")
         meta_path = root / META_FILE
         if not meta_path.exists():
-            raise InputError(f"{root}: not a dataset artifact (missing {META_FILE}); run `rwm validate` first")
-        meta = json.loads(meta_path.read_text())
-        version = meta.get("artifact_version", 0)
-        if version > ARTIFACT_VERSION:
-            raise InputError(
-                f"{meta_path}: artifact version {version} is newer than this rwm_core supports ({ARTIFACT_VERSION})"
+            raise fail(root, expected, f"no {META_FILE} (not a dataset artifact)", "run `rwm validate` first")
+        meta = load_json_file(meta_path, "the dataset description written by `rwm validate`")
+        version = format_version(meta, meta_path, expected, key="artifact_version")
+        check_format_version(version, ARTIFACT_VERSION, meta_path, "dataset artifact")
+        missing = [k for k in ("task", "history", "forecast") if k not in meta]
+        if missing:
+            found = f"one without {', '.join(map(repr, missing))}"
+            raise fail(meta_path, "a dataset description with 'task', 'history' and 'forecast'", found)
+        try:
+            task = get_task(str(meta["task"]))
+            history, forecast = int(meta["history"]), int(meta["forecast"])
+        except (TypeError, ValueError) as e:
+            raise fail(meta_path, "a known task and integer history/forecast", one_line(str(e))) from None
+        lay = task.LAYOUT
+        data = load_npy_file(root / ROWS_FILE, f"the dataset rows (float, rows x {lay.n_columns})", mmap=mmap)
+        if data.ndim != 2 or data.shape[1] != lay.n_columns or not np.issubdtype(data.dtype, np.floating):
+            raise fail(
+                root / ROWS_FILE,
+                f"a float array of rows x {lay.n_columns} columns (task {task.NAME!r})",
+                f"a {data.dtype} array of shape {data.shape}",
             )
-        data = np.load(root / ROWS_FILE, mmap_mode="r" if mmap else None)
+        n_rows = int(data.shape[0])
+        if "n_rows" in meta and meta["n_rows"] != n_rows:
+            raise fail(root / ROWS_FILE, f"{meta['n_rows']} rows (as {META_FILE} says)", f"{n_rows} rows")
+        starts = load_npy_file(root / WINDOWS_FILE, "the window index (1-D integer array)")
+        if starts.ndim != 1 or not np.issubdtype(starts.dtype, np.integer):
+            raise fail(root / WINDOWS_FILE, "a 1-D integer array", f"a {starts.dtype} array of shape {starts.shape}")
+        last = n_rows - (history + forecast)
+        if len(starts) and (int(starts.min()) < 0 or int(starts.max()) > last):
+            raise fail(
+                root / WINDOWS_FILE,
+                f"window starts in [0, {last}] ({n_rows} rows, windows of {history + forecast})",
+                f"starts from {int(starts.min())} to {int(starts.max())}",
+            )
+        norm_path = root / NORMALIZATION_FILE
+        norm_raw = load_json_file(norm_path, "the normalisation (state/action mean and std)")
+        try:
+            normalizer = Normalizer.from_dict(norm_raw)
+        except (KeyError, TypeError, ValueError) as e:
+            raise fail(norm_path, "state_mean, state_std, action_mean, action_std", f"not those ({e!r})") from None
+        widths = tuple(len(np.atleast_1d(a)) for a in (normalizer.state_mean, normalizer.state_std))
+        widths += tuple(len(np.atleast_1d(a)) for a in (normalizer.action_mean, normalizer.action_std))
+        want = (lay.state_dim, lay.state_dim, lay.action_dim, lay.action_dim)
+        if widths != want:
+            raise fail(
+                norm_path,
+                f"normalisation for {lay.state_dim} state and {lay.action_dim} action dims",
+                f"mean/std widths {'/'.join(map(str, widths))}",
+            )
         return cls(
             data=data,
-            window_starts=np.load(root / WINDOWS_FILE),
-            normalizer=Normalizer.load(root / NORMALIZATION_FILE),
-            task_name=meta["task"],
-            history=int(meta["history"]),
-            forecast=int(meta["forecast"]),
+            window_starts=starts,
+            normalizer=normalizer,
+            task_name=str(meta["task"]),
+            history=history,
+            forecast=forecast,
             meta=meta,
         )

@@ -23,6 +23,7 @@ from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.loss import LOSS_TERMS, LossWeights, bootstrap_weights, ensemble_loss
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.errors import InputError, RwmError
+from rwm_core.loaders import one_line
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
 from rwm_core.tracking import MetricsTracker
 
@@ -188,7 +189,6 @@ def pretrain(
     NaN/Inf loss, leaving the last good checkpoint in place.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     set_threads()
     tune_allocator()
@@ -200,6 +200,7 @@ def pretrain(
     if len(train_starts) == 0:
         raise InputError(f"{dataset}: no training windows of length {ds.window_length} (too few rows?)")
     val_eval = _val_starts(val_starts, cfg.val_batches * cfg.batch_size)
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable: a failure writes nothing
 
     spec = ModelSpec.from_layout(ds.layout, cfg)
     model = SystemDynamicsEnsemble(spec).to(dev)
@@ -224,7 +225,7 @@ def pretrain(
             out / CHECKPOINT_DIR,
             cfg.iterations,
             fingerprint,
-            ckpt.read,
+            ckpt.read_training_checkpoint,
             lambda raw: (raw.get("meta") or {}).get("resume_fingerprint"),
             "pretrain",
             ckpt.CHECKPOINT_FORMAT_VERSION,
@@ -235,10 +236,16 @@ def pretrain(
     restore: str | None = None
     if found is not None:
         last, raw = found
-        model.load_state_dict(raw[ckpt.STATE_DICT_KEY])
-        optimizer.load_state_dict(raw["system_dynamics_optimizer_state_dict"])
-        gen.set_state(raw["generator_state"])
-        start_iter = int(raw["iter"])
+        try:
+            model.load_state_dict(raw[ckpt.STATE_DICT_KEY])
+            optimizer.load_state_dict(raw["system_dynamics_optimizer_state_dict"])
+            gen.set_state(raw["generator_state"])
+            start_iter = int(raw["iter"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as e:
+            raise InputError(
+                f"{last}: expected a training checkpoint of this model ({spec.to_dict()}), found state that does not "
+                f"fit it ({one_line(str(e))}); remove it to start from scratch"
+            ) from None
         restore = raw.get("metrics_csv")
         last_good = last
 

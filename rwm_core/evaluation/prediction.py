@@ -74,6 +74,7 @@ def evaluate_dynamics(
     loaded = ckpt.load(model, device=dev)
     net, norm = loaded.model, loaded.normalizer
     ds = Dataset.load(dataset)
+    ckpt.check_layout(loaded, ds.layout, model, f"dataset {dataset}")
     history = int(loaded.meta.get("history", ds.history))
     starts, horizon = heldout_windows(ds, history, cfg.horizon, cfg.n_windows, val_fraction, rng)
     lay = ds.layout

@@ -27,12 +27,14 @@ def prediction_traces(
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Physical-unit trajectories (truth, ensemble mean, each member) for a few held-out windows."""
+    from rwm_core.dynamics.checkpoint import check_layout
     from rwm_core.dynamics.checkpoint import load as load_model
 
     loaded = load_model(model, device=device)
     net = loaded.model.eval()
     norm = loaded.normalizer
     ds = Dataset.load(dataset)
+    check_layout(loaded, ds.layout, model, f"dataset {dataset}")
     h = ds.history
     rng = np.random.default_rng(seed)
     pick, horizon = heldout_windows(ds, h, horizon, n_windows, val_fraction, rng)

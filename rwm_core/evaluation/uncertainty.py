@@ -45,6 +45,7 @@ def uncertainty_error(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Roll held-out windows, write per-step uncertainty and error curves and their correlations as JSON."""
+    from rwm_core.dynamics.checkpoint import check_layout
     from rwm_core.dynamics.checkpoint import load as load_model
 
     dev = resolve_device(device)
@@ -53,6 +54,7 @@ def uncertainty_error(
     loaded = load_model(model, device=dev)
     net = loaded.model.eval()
     ds = Dataset.load(dataset)
+    check_layout(loaded, ds.layout, model, f"dataset {dataset}")
     ds.normalizer = loaded.normalizer
     h = ds.history
     with warnings_module.catch_warnings(record=True) as caught:

@@ -17,7 +17,8 @@ import torch
 from rwm_core.artifacts import atomic_write_json
 from rwm_core.config import PolicyConfig
 from rwm_core.errors import RwmError
-from rwm_core.policy.export import JIT_FILE, ONNX_FILE, OnnxPolicy, TorchScriptPolicy
+from rwm_core.loaders import POLICY, describe, detect_kind, fail, one_line
+from rwm_core.policy.export import ACTION_DIM, JIT_FILE, OBS_DIM, ONNX_FILE, OnnxPolicy, TorchScriptPolicy
 
 EVAL_FILE = "sim_eval.json"
 EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
@@ -37,78 +38,111 @@ def _summary(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def actor_from_checkpoint(checkpoint: str | Path | dict[str, Any], cfg: PolicyConfig) -> torch.nn.Module:
+ACTOR_EXPECTED = f"a policy checkpoint of `rwm train-policy` (an MLP actor, {OBS_DIM} inputs, {ACTION_DIM} outputs)"
+
+
+def actor_from_checkpoint(
+    checkpoint: str | Path | dict[str, Any], cfg: PolicyConfig, name: str | Path | None = None
+) -> torch.nn.Module:
     """The deterministic actor (Gaussian mean) of a training checkpoint (path or loaded dict), as exported.
 
     The architecture is the one the checkpoint was trained with (``actor_cfg``, stored in checkpoints since it was
-    added), else the one ``cfg`` describes.
+    added), else the one ``cfg`` describes. A file that is not such a checkpoint, or an actor of other dimensions
+    than the simulator's observation and action, fails with one :class:`InputError` line naming ``name`` (the
+    file a loaded dict came from) or the path.
     """
     from rsl_rl.models import MLPModel
     from tensordict import TensorDict
 
-    from rwm_core.policy.train import ppo_config
+    from rwm_core.policy.train import ppo_config, read_checkpoint
 
-    where = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
-    state = (
-        checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
-    )
+    if isinstance(checkpoint, dict):
+        where, state = str(name or "checkpoint"), checkpoint
+        if detect_kind(state) != POLICY:
+            raise fail(where, ACTOR_EXPECTED, describe(state))
+    else:
+        where, state = str(checkpoint), read_checkpoint(checkpoint)
     weights = state.get("actor_state_dict")
-    if not weights or "mlp.0.weight" not in weights or "distribution.std_param" not in weights:
-        raise RwmError(f"{where}: not a policy checkpoint of `rwm train-policy` (no MLP actor_state_dict)")
+    keys = ("mlp.0.weight", "distribution.std_param")
+    if not isinstance(weights, dict) or not all(isinstance(weights.get(k), torch.Tensor) for k in keys):
+        found = "an actor_state_dict without an MLP ('mlp.0.weight', 'distribution.std_param')"
+        raise fail(where, ACTOR_EXPECTED, found)
+    in_dim, out_dim = int(weights["mlp.0.weight"].shape[-1]), int(weights["distribution.std_param"].shape[0])
+    if (in_dim, out_dim) != (OBS_DIM, ACTION_DIM):
+        raise fail(where, ACTOR_EXPECTED, f"an actor with {in_dim} inputs and {out_dim} outputs")
     actor_cfg = dict(state.get("actor_cfg") or ppo_config(cfg)["actor"])
     actor_cfg.pop("class_name", None)
-    obs = TensorDict({"policy": torch.zeros(1, int(weights["mlp.0.weight"].shape[1]))}, batch_size=[1])
-    actor = MLPModel(obs, {"actor": ["policy"]}, "actor", int(weights["distribution.std_param"].shape[0]), **actor_cfg)
+    obs = TensorDict({"policy": torch.zeros(1, in_dim)}, batch_size=[1])
     try:
+        actor = MLPModel(obs, {"actor": ["policy"]}, "actor", out_dim, **actor_cfg)
         actor.load_state_dict(weights)
-    except RuntimeError as e:
-        raise RwmError(f"{where}: the actor does not match the configured architecture: {e}") from e
+    except (RuntimeError, TypeError, ValueError, KeyError) as e:
+        raise fail(where, ACTOR_EXPECTED + " matching its actor_cfg", one_line(str(e))) from None
     return actor.as_jit().eval()
 
 
+def checkpoint_actors(policy_dir: str | Path, cfg: PolicyConfig) -> list[tuple[int, Path, torch.nn.Module]]:
+    """(iteration, path, actor) of every checkpoint of the final run, by iteration; every file checked on the way.
+
+    Checkpoints another run left behind (another fingerprint, or past the final iteration) are left out. Building
+    them all first means a broken or mismatched one fails before any simulation ran.
+    """
+    from rwm_core.artifacts import list_checkpoints
+    from rwm_core.policy.train import CHECKPOINT_DIR, FINAL_CHECKPOINT, read_checkpoint
+
+    d = Path(policy_dir)
+    final_path = d / FINAL_CHECKPOINT
+    final = read_checkpoint(final_path) if final_path.exists() else {}
+    out = []
+    for iteration, f in list_checkpoints(d / CHECKPOINT_DIR):
+        state = read_checkpoint(f)
+        stale = bool(final) and (
+            state.get("fingerprint") != final.get("fingerprint") or iteration > int(final.get("iter", iteration))
+        )
+        if not stale:
+            out.append((iteration, f, actor_from_checkpoint(state, cfg, name=f)))
+    return out
+
+
 def evaluate_checkpoints(
-    policy_dir: str | Path, cfg: PolicyConfig, seed: int = 0, progress: bool = True
+    policy_dir: str | Path,
+    cfg: PolicyConfig,
+    seed: int = 0,
+    progress: bool = True,
+    actors: list[tuple[int, Path, torch.nn.Module]] | None = None,
 ) -> list[dict[str, Any]]:
     """True return, fall rate and episode length of every checkpoint of the final run, by iteration.
 
     Same seed, episodes and noise as the final evaluation, so the last checkpoint scores as the exported actor does.
-    Checkpoints another run left behind (another fingerprint, or past the final iteration) are skipped.
+    ``actors`` is what :func:`checkpoint_actors` returned (built here when not given).
     """
-    from rwm_core.artifacts import list_checkpoints
-    from rwm_core.policy.train import CHECKPOINT_DIR, FINAL_CHECKPOINT
     from rwm_core.sim.evaluate import evaluate_policy
 
-    d = Path(policy_dir)
-    final_path = d / FINAL_CHECKPOINT
-    final = torch.load(final_path, map_location="cpu", weights_only=False) if final_path.exists() else {}
-    found = list_checkpoints(d / CHECKPOINT_DIR)
+    actors = checkpoint_actors(policy_dir, cfg) if actors is None else actors
     bar = None
-    if progress and found:
+    if progress and actors:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(found), desc="checkpoints in the simulator", unit="ckpt")
+        bar = tqdm(total=len(actors), desc="checkpoints in the simulator", unit="ckpt")
     out = []
-    for iteration, f in found:
-        state = torch.load(f, map_location="cpu", weights_only=False)
-        stale = bool(final) and (state.get("fingerprint") != final.get("fingerprint") or iteration > int(final["iter"]))
-        if not stale:
-            with torch.inference_mode():
-                raw = evaluate_policy(
-                    actor_from_checkpoint(state, cfg),
-                    episodes=cfg.eval_episodes,
-                    episode_steps=cfg.eval_episode_steps,
-                    seed=seed,
-                    observation_noise=cfg.observation_noise,
-                )
-            out.append(
-                {
-                    "iteration": iteration,
-                    "path": str(f),
-                    "return_mean": raw["mean_return"],
-                    "fall_rate": raw["fall_rate"],
-                    "episode_length_mean": raw["mean_length"],
-                }
+    for iteration, f, actor in actors:
+        with torch.inference_mode():
+            raw = evaluate_policy(
+                actor,
+                episodes=cfg.eval_episodes,
+                episode_steps=cfg.eval_episode_steps,
+                seed=seed,
+                observation_noise=cfg.observation_noise,
             )
+        out.append(
+            {
+                "iteration": iteration,
+                "path": str(f),
+                "return_mean": raw["mean_return"],
+                "fall_rate": raw["fall_rate"],
+                "episode_length_mean": raw["mean_length"],
+            }
+        )
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -134,13 +168,16 @@ def evaluate_policy_dir(
     """
     from rwm_core.sim.evaluate import evaluate_policy
 
-    d = Path(policy_dir)
-    path = d / (JIT_FILE if backend == "torchscript" else ONNX_FILE)
     if backend not in ("torchscript", "onnx"):
         raise RwmError(f"backend must be 'torchscript' or 'onnx', got {backend!r}")
+    d = Path(policy_dir)
+    if not d.is_dir():
+        raise fail(d, "a policy directory written by `rwm train-policy`", "nothing (directory not found)")
+    path = d / (JIT_FILE if backend == "torchscript" else ONNX_FILE)
     if not path.exists():
-        raise RwmError(f"{path}: no exported policy; run `rwm train-policy` first")
+        raise fail(path, f"the exported actor {path.name}", "nothing (file not found)", "run `rwm train-policy` first")
     policy = TorchScriptPolicy(path) if backend == "torchscript" else OnnxPolicy(path)
+    actors = checkpoint_actors(d, cfg) if checkpoints else None  # every input is checked before the simulations
     kwargs = dict(
         episodes=cfg.eval_episodes,
         episode_steps=cfg.eval_episode_steps,
@@ -150,11 +187,12 @@ def evaluate_policy_dir(
     )
     loaded = None
     if model is not None:
+        from rwm_core.dynamics.checkpoint import check_layout
         from rwm_core.dynamics.checkpoint import load as load_model
+        from rwm_core.tasks import get_task
 
-        if not Path(model).exists():
-            raise RwmError(f"{model}: no world-model checkpoint")
         loaded = load_model(model)
+        check_layout(loaded, get_task(loaded.task).LAYOUT, model, "the simulator")
         loaded.model.eval()
     trained = evaluate_policy(policy, progress=progress, **kwargs)
     standing = evaluate_policy(lambda obs: np.zeros(12, dtype=np.float32), **kwargs)
@@ -180,6 +218,6 @@ def evaluate_policy_dir(
             "standing": trajectory_error(loaded, standing["rows"], history),
         }
     if checkpoints:
-        report["checkpoints"] = evaluate_checkpoints(d, cfg, seed=seed, progress=progress)
+        report["checkpoints"] = evaluate_checkpoints(d, cfg, seed=seed, progress=progress, actors=actors)
     atomic_write_json(out_json, report)
     return report

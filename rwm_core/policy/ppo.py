@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rsl_rl.algorithms import PPO
+from tensordict import TensorDict
 
 from rwm_core import artifacts
 from rwm_core.artifacts import atomic_path
@@ -30,6 +30,7 @@ from rwm_core.policy.train import (
     FINAL_CHECKPOINT,
     METRICS_FILE,
     PolicyTrainingError,
+    _read_resumable,
     _save,
     ppo_config,
 )
@@ -113,7 +114,7 @@ def _train(
             out / CHECKPOINT_DIR,
             cfg.iterations,
             fingerprint,
-            lambda p: torch.load(p, map_location=dev, weights_only=False),
+            lambda p: _read_resumable(p, dev),
             lambda state: state.get("fingerprint"),
             "train-ppo",
             1,
@@ -126,8 +127,7 @@ def _train(
         alg.load(state, None, strict=True)
         start_iter = int(state["iter"])
         restore = state.get("metrics_csv")
-        env_state = state["env_state"]
-        _restore_env(env, env_state)
+        _restore_env(env, state["env_state"])
         if recorder is not None:
             with open(_experience_path(path), "rb") as f:
                 recorder = ExperienceRecorder.from_state_dict(pickle.load(f))
@@ -153,7 +153,12 @@ def _train(
 
         bar = tqdm(total=cfg.iterations, initial=start_iter, desc="ppo", unit="it")
     alg.train_mode()
-    obs = env.get_observations()
+    # the observation the last step returned (with its noise draw), so a resumed run goes on exactly
+    obs = (
+        TensorDict({"policy": state["env_state"]["obs"].to(dev)}, batch_size=[env.num_envs], device=dev)
+        if found is not None
+        else env.get_observations()
+    )
     last_row: dict[str, Any] = {}
     steps = cfg.num_envs * cfg.steps_per_env
     wall0 = time.perf_counter()
@@ -211,7 +216,11 @@ def _train(
         if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
             path = out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1)
             _save_experience(_experience_path(path), recorder)
-            extra = {**ckpt_extra, "metrics_csv": logger.snapshot(), "env_state": _env_state(env)}
+            extra = {
+                **ckpt_extra,
+                "metrics_csv": logger.snapshot(),
+                "env_state": {**_env_state(env), "obs": obs["policy"]},
+            }
             _save(path, alg, it + 1, extra)
     if bar is not None:
         bar.close()
@@ -229,12 +238,12 @@ def _env_state(env: SimVecEnv) -> dict[str, Any]:
     """Everything the env carries between steps, so a resumed run continues the same episodes."""
     r = env.rewards
     return {
-        "sim": {k: getattr(env.sim, k).copy() for k in _SIM_KEYS},
+        "sim": {k: torch.from_numpy(getattr(env.sim, k).copy()) for k in _SIM_KEYS},  # tensors: weights_only loads
         "rng": env.rng.bit_generator.state,
         "noise_gen": env.noise_gen.get_state(),
         "commands": env.commands.clone(),
-        "command_timer": env.command_timer.copy(),
-        "push_timer": env.push_timer.copy(),
+        "command_timer": torch.from_numpy(env.command_timer.copy()),
+        "push_timer": torch.from_numpy(env.push_timer.copy()),
         "episode_length_buf": env.episode_length_buf.clone(),
         "episode_sums": {k: v.clone() for k, v in env.episode_sums.items()},
         "episode_return": env.episode_return.clone(),
@@ -259,12 +268,12 @@ _REWARD_KEYS = ("prev_joint_vel", "prev_action", "has_prev_joint_vel", "air_time
 
 def _restore_env(env: SimVecEnv, state: dict[str, Any]) -> None:
     for k in _SIM_KEYS:
-        getattr(env.sim, k)[...] = np.asarray(state["sim"][k])
+        getattr(env.sim, k)[...] = state["sim"][k].numpy()
     env.rng.bit_generator.state = state["rng"]
     env.noise_gen.set_state(state["noise_gen"])
     env.commands.copy_(state["commands"])
-    env.command_timer[:] = state["command_timer"]
-    env.push_timer[:] = state["push_timer"]
+    env.command_timer[:] = state["command_timer"].numpy()
+    env.push_timer[:] = state["push_timer"].numpy()
     env.episode_length_buf.copy_(state["episode_length_buf"])
     env.episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
     env.episode_return.copy_(state["episode_return"])

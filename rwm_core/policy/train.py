@@ -21,8 +21,9 @@ from rwm_core import artifacts
 from rwm_core.artifacts import atomic_path
 from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
-from rwm_core.errors import RwmError
+from rwm_core.errors import InputError, RwmError
 from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.loaders import KIND_NAMES, POLICY, load_torch_file, one_line, require_keys
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
@@ -33,6 +34,8 @@ FINAL_CHECKPOINT = "policy_checkpoint.pt"
 METRICS_FILE = "metrics.csv"
 OUTPUT_FILES = (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE)  # what train-policy leaves in its directory
 POLICY_FORMAT_VERSION = 1
+POLICY_KIND = POLICY  # the ``kind`` field of our policy checkpoints; files written before it are told by their keys
+RESUME_KEYS = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict", "iter")
 
 
 class PolicyTrainingError(RwmError):
@@ -82,9 +85,25 @@ RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "eval_episodes", "
 
 def _save(path: Path, alg: PPO, iteration: int, extra: dict[str, Any]) -> None:
     state = alg.save()
-    state.update(iter=iteration, format_version=POLICY_FORMAT_VERSION, **extra)
+    state.update(iter=iteration, format_version=POLICY_FORMAT_VERSION, kind=POLICY_KIND, **extra)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu", hint: str = "") -> dict[str, Any]:
+    """A policy checkpoint of `rwm train-policy` (``policy_checkpoint.pt``, ``checkpoints/iter_N.pt``).
+
+    Anything else (missing, truncated, a world model, a newer format) fails with one :class:`InputError` line.
+    """
+    return load_torch_file(
+        path, POLICY_KIND, supported_version=POLICY_FORMAT_VERSION, map_location=map_location, hint=hint
+    )
+
+
+def _read_resumable(path: Path, map_location: Any) -> dict[str, Any]:
+    state = read_checkpoint(path, map_location, hint="remove it to start from scratch")
+    require_keys(state, RESUME_KEYS, path, "a policy training checkpoint", KIND_NAMES[POLICY_KIND])
+    return state
 
 
 def train_policy(
@@ -100,12 +119,12 @@ def train_policy(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train one policy in imagination with penalty λ; write checkpoints, metrics.csv and the exported actor."""
+    from rwm_core.dynamics.checkpoint import check_layout
     from rwm_core.dynamics.checkpoint import load as load_model
 
     if penalty < 0 or not math.isfinite(penalty):
         raise PolicyTrainingError(f"penalty λ must be a finite number >= 0, got {penalty}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     set_threads()
     seed_everything(seed)
@@ -115,6 +134,8 @@ def train_policy(
     for p in world_model.parameters():
         p.requires_grad_(False)
     data = Dataset.load(dataset)
+    check_layout(loaded, data.layout, model, f"dataset {dataset}")
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable: a failure writes nothing
     env = ImaginationEnv(
         world_model,
         normalizer,
@@ -148,7 +169,7 @@ def train_policy(
             out / CHECKPOINT_DIR,
             cfg.iterations,
             fingerprint,
-            lambda p: torch.load(p, map_location=dev, weights_only=False),
+            lambda p: _read_resumable(p, dev),
             lambda state: state.get("fingerprint"),
             "train-policy",
             POLICY_FORMAT_VERSION,
@@ -158,9 +179,15 @@ def train_policy(
     )
     restore: str | None = None
     if found is not None:
-        _, state = found
-        alg.load(state, None, strict=True)
-        start_iter = int(state["iter"])
+        last, state = found
+        try:
+            alg.load(state, None, strict=True)
+            start_iter = int(state["iter"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as e:
+            raise InputError(
+                f"{last}: expected a policy checkpoint of this configuration, found one that does not fit it "
+                f"({one_line(str(e))}); remove it to start from scratch"
+            ) from None
         restore = state.get("metrics_csv")
     logger = MetricsTracker(
         out / METRICS_FILE,
