@@ -17,6 +17,7 @@ except ConfigError as err:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/ppo.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/policy.smk"
 include: "workflow/rules/figures.smk"

@@ -282,6 +282,28 @@ def cmd_train_ppo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect_ppo(args: argparse.Namespace) -> int:
+    from rwm_core.config import PPOConfig, parse_params, to_dict
+    from rwm_core.policy.ppo import collect_dataset
+
+    cfg = parse_params(PPOConfig, args.params, "ppo")
+    summary = collect_dataset(
+        args.policy, args.kind, args.out, args.rows, cfg, seed=args.seed, num_envs=args.envs,
+        medium_fraction=args.medium_fraction, progress=not args.quiet,
+    )  # fmt: skip
+    _record(
+        args,
+        args.out,
+        stage="collect_ppo_dataset",
+        config={"ppo": to_dict(cfg), "kind": args.kind, "rows": args.rows, "medium_fraction": args.medium_fraction},
+        inputs=[summary["checkpoint"]],
+        seed=args.seed,
+        extra={"summary": summary},
+    )
+    _print_summary(summary, ["kind", "iteration", "files", "rows", "falls", "time_outs"])
+    return 0
+
+
 def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
     from rwm_core.config import EvaluationConfig, parse_params, to_dict
     from rwm_core.evaluation.uncertainty import uncertainty_error
@@ -368,8 +390,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.out_csv and not args.out_pdf:
         raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
     dirs = [Path(d) for d in args.policies]
-    inputs = [d / name for d in dirs for name in ("metrics.csv", "sim_eval.json") if (d / name).exists()]
-    table = sweep_table(dirs, tail=args.tail)
+    model_free = [Path(d) for d in args.model_free]
+    inputs = [
+        d / name for d in [*dirs, *model_free] for name in ("metrics.csv", "sim_eval.json") if (d / name).exists()
+    ]
+    table = sweep_table(dirs, tail=args.tail, model_free=model_free)
     if args.out_csv:
         write_sweep_csv(table, args.out_csv)
         _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
@@ -388,6 +413,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
         if standing:
             table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
+        free = table[table["method"] == "model-free-ppo"]["sim_return"].dropna()
+        if len(free):
+            table.attrs["sim_return_model_free"] = float(free.mean())
         plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps, true_curves=true_curves)
         config = {"tail": args.tail, "dpi": args.dpi}
         _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
@@ -566,6 +594,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(
         sub,
+        "collect-ppo",
+        cmd_collect_ppo,
+        "roll out a checkpoint of a train-ppo run as a dataset (RWM-U's random / medium / expert kinds)",
+        "Run the initial (random), a partway (medium) or the final (expert) policy of a `rwm train-ppo` directory "
+        "with its own action noise in the batched simulator and write every env's rows as "
+        "state_action_data_<i>.csv (one stream per env, time-outs in streams.json).",
+    )
+    p.add_argument("--policy", required=True, help="output directory of `rwm train-ppo`")
+    p.add_argument("--kind", required=True, choices=["random", "medium", "expert"], help="which policy")
+    p.add_argument("--rows", type=int, required=True, help="rows to collect (all envs together)")
+    p.add_argument("--envs", type=int, default=64, help="simulated robots, one stream each")
+    p.add_argument("--medium-fraction", type=float, default=0.3, help="medium: checkpoint nearest this fraction")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory for the CSV files")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="ppo") + " (env keys are used)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub,
         "evaluate-policy",
         cmd_evaluate_policy,
         "run a trained policy in the MuJoCo simulator under the true reward",
@@ -602,6 +649,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and true simulator return against λ.",
     )
     p.add_argument("policies", nargs="+", metavar="POLICY_DIR", help="policy directories")
+    p.add_argument(
+        "--model-free", action="append", default=[], metavar="PPO_DIR",
+        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row (repeatable)",
+    )  # fmt: skip
     p.add_argument("--out-csv", default=None, help="output CSV (the table)")
     p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give either or both")
     p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")

@@ -36,7 +36,10 @@ class SimConfig:
 class DatasetConfig:
     """Where the rows come from and how they are windowed and normalised."""
 
-    source: str = "sim"  # "sim": simulate with rwm_core.sim; "dir": read CSVs from `dir`
+    source: str = "ppo"  # "ppo": the experience of model-free PPO; "sim": the trotting controller; "dir": `dir`
+    kind: str = "mixed"  # with source ppo (RWM-U's kinds): mixed | random | medium | expert
+    policy_rows: int = 200_000  # rows rolled out for the random, medium and expert kinds
+    medium_fraction: float = 0.3  # medium: the PPO checkpoint nearest this fraction of the run
     dir: str = "assets/data"
     task: str = "anymal_d_flat"
     history: int = 32
@@ -146,6 +149,34 @@ class PPOConfig(PPOHyperparams):
 
 
 @dataclass
+class OnlineConfig(PPOHyperparams):
+    """Online RWM (MBPO-PPO): real envs fill a replay buffer, the model is refined on it, PPO learns in imagination."""
+
+    iterations: int = 300
+    warmup_iterations: int = 20  # iterations that only collect real data and train the model
+    real_envs: int = 16  # simulated robots stepping the current policy (one replay stream each)
+    real_steps: int = 24  # steps per real env per iteration
+    real_episode_length: int = 1000
+    buffer_capacity: int = 4000  # rows per real env kept in the replay buffer
+    model_updates: int = 5  # world-model gradient steps per iteration
+    model_batch_size: int = 256  # windows per model step
+    model_learning_rate: float = 1.0e-3
+    offline_fraction: float = 0.0  # share of each model batch drawn from the offline dataset
+    num_envs: int = 1024  # imagined robots
+    steps_per_env: int = 24  # imagined steps per env per iteration (each iteration restarts from the buffer)
+    penalty: float = 0.0  # λ: RWM is λ = 0
+    observation_noise: bool = True
+    tilt_termination: bool = True
+    termination_penalty: float = 0.0
+    precision: str = "float32"
+    threads: int = 2  # MuJoCo rollout threads of the real envs
+    checkpoint_every: int = 20
+    init_policy: str = ""  # a policy checkpoint to fine-tune (e.g. results/ppo/policy_checkpoint.pt); "" = fresh
+    eval_episodes: int = 16
+    eval_episode_steps: int = 500
+
+
+@dataclass
 class SweepConfig:
     """The penalty sweep: one policy per (λ, seed)."""
 
@@ -176,6 +207,7 @@ class SeedsConfig:
     """One seed per stage (policies take theirs from ``sweep.seeds``); torch, numpy and MuJoCo use it."""
 
     dataset: int = 1
+    ppo: int = 0
     dynamics: int = 0
     evaluation: int = 0
 
@@ -189,6 +221,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     figures: FiguresConfig = field(default_factory=FiguresConfig)

@@ -1,4 +1,4 @@
-"""The whole DAG on the tiny config (tests/tiny_config.yaml): simulate -> ... -> penalty sweep, a real Snakemake run.
+"""The whole DAG on the tiny config (tests/tiny_config.yaml): train_ppo -> ... -> penalty sweep, a real Snakemake run.
 
 One run (the session fixture ``tiny_run`` in conftest) is shared by the tests of this module; each checks that its
 outputs exist and hold sane values, that every output carries its manifest, and that after a config edit Snakemake
@@ -31,7 +31,12 @@ def test_every_figure_exists_with_pages(tiny_run: Path) -> None:
 
 def test_sweep_csv_has_one_row_per_penalty_and_seed(tiny_run: Path) -> None:
     cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    table = pd.read_csv(tiny_run / "results/penalty_sweep.csv")
+    full = pd.read_csv(tiny_run / "results/penalty_sweep.csv")
+    assert list(full["method"]) == ["mopo-ppo"] * (len(full) - 2) + ["model-free-ppo", "standing"]
+    for method in ("model-free-ppo", "standing"):  # the references, scored on the same simulator episodes
+        ref = full[full["method"] == method]
+        assert ref["sim_return"].notna().all() and ref["sim_fall_rate"].between(0, 1).all(), method
+    table = full[full["method"] == "mopo-ppo"]
     assert len(table) == len(cfg["sweep"]["penalties"]) * len(cfg["sweep"]["seeds"])
     assert sorted(table["penalty"]) == sorted(cfg["sweep"]["penalties"])
     for col in ("imagined_reward_penalised", "imagined_reward_unpenalised", "imagined_uncertainty", "sim_return"):
@@ -61,7 +66,7 @@ def declared_outputs(work: Path) -> dict[str, str]:
 def test_every_output_has_a_manifest_with_the_required_fields(tiny_run: Path) -> None:
     outputs = declared_outputs(tiny_run)
     rules = set(outputs.values())
-    assert len(rules) == 13, sorted(rules)  # every rule but `all`
+    assert len(rules) == 14, sorted(rules)  # every rule of the default DAG but `all`
     covered: dict[str, dict] = {}
     for name in outputs:
         path = tiny_run / name
@@ -90,7 +95,7 @@ def test_every_output_has_a_manifest_with_the_required_fields(tiny_run: Path) ->
         covered[name] = manifest
     seeded = {m["stage"]: m["seed"] for m in covered.values()}
     cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    assert seeded["simulate_dataset"] == cfg["seeds"]["dataset"]
+    assert seeded["train_ppo"] == cfg["seeds"]["ppo"]
     assert seeded["pretrain_dynamics"] == cfg["seeds"]["dynamics"]
     assert seeded["evaluate_dynamics"] == cfg["seeds"]["evaluation"]
     assert covered["results/dynamics/model.pt"]["config"] == cfg["dynamics"]
@@ -128,6 +133,7 @@ DOWNSTREAM_OF_WORLD_MODEL = {
     "plot_noise_robustness": 1,
     "train_policy": 2,
     "evaluate_policy": 2,
+    "evaluate_ppo": 1,  # also scores the world model on the PPO policy's trajectories
     **SWEEP,
 }
 
@@ -163,7 +169,7 @@ def test_the_sweep_figure_alone_schedules_every_stage(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = scheduled_jobs(proc.stdout)
     every_rule = {
-        "simulate_dataset", "validate_dataset", "plot_overview", "pretrain_dynamics", "evaluate_dynamics",
+        "train_ppo", "evaluate_ppo", "validate_dataset", "plot_overview", "pretrain_dynamics", "evaluate_dynamics",
         "evaluate_uncertainty", "plot_uncertainty", "plot_prediction", "plot_noise_robustness", "train_policy",
         "evaluate_policy", "penalty_sweep", "plot_penalty_sweep",
     }  # fmt: skip

@@ -24,7 +24,7 @@ from rwm_core import artifacts
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 INIT_SECONDS = 5  # slurm-init-seconds-before-status-checks for the test; squeue needs MinJobAge >= 3x this
-TIMING_COLUMNS = {"windows_per_s", "elapsed_s", "collect_steps_per_s", "env_steps_per_s"}
+TIMING_COLUMNS = {"windows_per_s", "elapsed_s", "collect_steps_per_s", "env_steps_per_s", "wall_s"}
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -97,7 +97,7 @@ def test_every_job_went_through_sbatch_and_completed(slurm_run: tuple[Path, str,
     assert not local_jobs, f"jobs ran outside SLURM: {local_jobs}"
     rules = {m for m in re.findall(r"/slurm_logs/rule_(\w+)/", " ".join(p for _, p in submitted))}
     all_rules = {r for r in re.findall(r"^rule (\w+):", log, re.M)}
-    assert len(submitted) == 15 and rules == all_rules and len(rules) == 13, (submitted, all_rules)
+    assert len(submitted) == 16 and rules == all_rules and len(rules) == 14, (submitted, all_rules)
     for job_id, path in submitted:
         assert Path(path).is_file() and Path(path).stat().st_size > 0, f"SLURM job {job_id}: no log {path}"
         assert path.startswith(str(work / ".snakemake" / "slurm_logs"))
@@ -122,8 +122,8 @@ def test_results_equal_a_local_run(slurm_run: tuple[Path, str, str], tiny_run: P
     s, loc = work / "results", tiny_run / "results"
     for name in ("data/rows.npy", "data/window_starts.npy", "data/normalization.json", "data/dataset.json"):
         assert artifacts.sha256_file(s / name) == artifacts.sha256_file(loc / name), name
-    for csv in sorted((loc / "sim").glob("state_action_data_*.csv")):
-        assert artifacts.sha256_file(s / "sim" / csv.name) == artifacts.sha256_file(csv), csv.name
+    for csv in sorted((loc / "ppo/experience").glob("state_action_data_*.csv")):
+        assert artifacts.sha256_file(s / "ppo/experience" / csv.name) == artifacts.sha256_file(csv), csv.name
     ws = torch.load(s / "dynamics/model.pt", weights_only=True)["system_dynamics_state_dict"]
     wl = torch.load(loc / "dynamics/model.pt", weights_only=True)["system_dynamics_state_dict"]
     assert ws.keys() == wl.keys() and all(torch.equal(ws[k], wl[k]) for k in ws)

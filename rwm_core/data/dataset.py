@@ -38,6 +38,16 @@ class WindowBatch:
     terminations: torch.Tensor
 
 
+def window_batch(rows: torch.Tensor, normalizer: Normalizer, layout: ColumnLayout) -> WindowBatch:
+    """Raw (B, L, columns) windows as model inputs: normalised states and actions, raw contact/termination labels."""
+    return WindowBatch(
+        states=normalizer.normalize_state(rows[..., layout.state]),
+        actions=normalizer.normalize_action(rows[..., layout.action]),
+        contacts=rows[..., layout.contacts],
+        terminations=rows[..., layout.termination],
+    )
+
+
 @dataclass
 class Dataset:
     """In-memory view of the dataset artifact."""
@@ -85,14 +95,7 @@ class Dataset:
 
     def batch(self, starts: np.ndarray | torch.Tensor, length: int | None = None) -> WindowBatch:
         """Normalised states/actions and raw contact/termination labels for the given window starts."""
-        rows = self.gather(starts, length)
-        lay = self.layout
-        return WindowBatch(
-            states=self.normalizer.normalize_state(rows[..., lay.state]),
-            actions=self.normalizer.normalize_action(rows[..., lay.action]),
-            contacts=rows[..., lay.contacts],
-            terminations=rows[..., lay.termination],
-        )
+        return window_batch(self.gather(starts, length), self.normalizer, self.layout)
 
     def save(self, out_dir: str | Path) -> None:
         """Write the array files (the caller owns atomicity of the whole directory)."""

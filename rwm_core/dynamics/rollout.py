@@ -100,6 +100,11 @@ class EnsembleRollout:
         self._fused: _FusedBases | None = None
         self._stacked: dict[bool, dict[str, torch.Tensor]] = {}  # bf16 head snapshots, by with_std
 
+    def refresh(self) -> None:
+        """Drop the cached copies of the weights (fused bases, bf16 heads): call after the model was trained."""
+        self._fused = None
+        self._stacked = {}
+
     @property
     def h_state(self) -> torch.Tensor | None:
         return None if self.h is None else self.h[0]

@@ -18,6 +18,7 @@ from rwm_core.errors import InputError
 
 _DIR_RE = re.compile(r"lambda(?P<lam>[^_]+)_seed(?P<seed>\d+)$")
 SWEEP_COLUMNS = (
+    "method",  # mopo-ppo (in imagination, per λ), model-free-ppo (in the simulator), standing (zero action)
     "penalty",
     "seed",
     "iterations",
@@ -35,6 +36,41 @@ SWEEP_COLUMNS = (
 )
 
 
+def _sim_columns(sim: dict[str, Any]) -> dict[str, Any]:
+    nan = float("nan")
+    row = {
+        "sim_return": sim.get("return_mean", nan),
+        "sim_return_std": sim.get("return_std", nan),
+        "sim_fall_rate": sim.get("fall_rate", nan),
+        "sim_lin_vel_error": sim.get("lin_vel_error", nan),
+        "sim_yaw_rate_error": sim.get("yaw_rate_error", nan),
+    }
+    at = sim.get("model_error", {}).get("policy", {}).get("at", {})
+    for k in ("1", "8"):
+        v = at.get(k)
+        row[f"sim_model_error_{k}"] = nan if v is None else float(v)
+    return row
+
+
+def model_free_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
+    """Summarise a `rwm train-ppo` directory: trained in the simulator, so it has no imagined figures."""
+    from rwm_core.loaders import load_json_file
+
+    d = Path(policy_dir)
+    metrics = pd.read_csv(d / "metrics.csv")
+    manifest = d / "manifest.json"
+    seed = load_json_file(manifest, "a stage manifest").get("seed") if manifest.exists() else None
+    sim_path = d / "sim_eval.json"
+    sim = load_json_file(sim_path, "a policy evaluation (rwm evaluate-policy)") if sim_path.exists() else {}
+    return {
+        "method": "model-free-ppo",
+        "penalty": float("nan"),
+        "seed": -1 if seed is None else int(seed),
+        "iterations": int(metrics["iteration"].max()),
+        **_sim_columns(sim),
+    }
+
+
 def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     """Summarise one policy directory (metrics.csv and sim_eval.json)."""
     d = Path(policy_dir)
@@ -44,6 +80,7 @@ def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     metrics = pd.read_csv(d / "metrics.csv")
     last = metrics.tail(tail)
     row: dict[str, Any] = {
+        "method": "mopo-ppo",
         "penalty": float(m.group("lam")),
         "seed": int(m.group("seed")),
         "iterations": int(metrics["iteration"].max()),
@@ -54,17 +91,7 @@ def policy_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     }
     sim_path = d / "sim_eval.json"
     sim = json.loads(sim_path.read_text()) if sim_path.exists() else {}
-    row.update(
-        sim_return=sim.get("return_mean", float("nan")),
-        sim_return_std=sim.get("return_std", float("nan")),
-        sim_fall_rate=sim.get("fall_rate", float("nan")),
-        sim_lin_vel_error=sim.get("lin_vel_error", float("nan")),
-        sim_yaw_rate_error=sim.get("yaw_rate_error", float("nan")),
-    )
-    at = sim.get("model_error", {}).get("policy", {}).get("at", {})
-    for k in ("1", "8"):
-        v = at.get(k)
-        row[f"sim_model_error_{k}"] = float("nan") if v is None else float(v)
+    row.update(_sim_columns(sim))
     return row
 
 
@@ -93,10 +120,21 @@ def term_gap(policy_dir: str | Path, tail: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["term", "imagined", "simulator"])
 
 
-def sweep_table(policy_dirs: list[str | Path], tail: int = 10) -> pd.DataFrame:
+def sweep_table(
+    policy_dirs: list[str | Path], tail: int = 10, model_free: list[str | Path] | tuple = ()
+) -> pd.DataFrame:
+    """MOPO-PPO rows sorted by (λ, seed), then the model-free PPO policies, then standing (one row: every
+    evaluation scores standing on the same episodes)."""
     rows = [policy_row(d, tail) for d in policy_dirs]
-    df = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-    return df.sort_values(["penalty", "seed"]).reset_index(drop=True)
+    rows.sort(key=lambda r: (r["penalty"], r["seed"]))
+    rows += [model_free_row(d, tail) for d in model_free]
+    for d in [*policy_dirs, *model_free]:
+        sim_path = Path(d) / "sim_eval.json"
+        if sim_path.exists():
+            standing = json.loads(sim_path.read_text())["standing"]
+            rows.append({"method": "standing", "penalty": float("nan"), "seed": -1, **_sim_columns(standing)})
+            break
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)).reset_index(drop=True)
 
 
 def write_sweep_csv(df: pd.DataFrame, path: str | Path) -> None:

@@ -13,6 +13,7 @@ The offline pipeline has one dataset, so upstream's split of resets between an "
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,8 @@ class ImaginationEnv:
         self.history = dataset.history
         self.normalizer = normalizer
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        # (k, generator) -> (k, H, columns) raw history windows; None: draw them from the dataset
+        self.history_source: Callable[[int, torch.Generator], torch.Tensor] | None = None
 
         # the dataset rows live on the env's device; history windows need only H clean rows
         self.rows = torch.from_numpy(np.ascontiguousarray(dataset.data)).to(self.device)
@@ -102,7 +105,8 @@ class ImaginationEnv:
         self.last_action = torch.zeros(n, ad, device=dev)  # raw policy action of the previous step
         self.contacts = torch.zeros(n, lay.contact_dim, device=dev)
         self.member_ids = torch.zeros(n, dtype=torch.long, device=dev)
-        self.episode_starts = torch.zeros(n, dtype=torch.long, device=dev)  # dataset row of each env's history
+        # dataset row of each env's history (-1: from the history source)
+        self.episode_starts = torch.zeros(n, dtype=torch.long, device=dev)
         # the one owner of hidden states; it reads member_ids in place
         self.rollout = EnsembleRollout(model, self.member_ids, matmul_dtype(self.device, cfg.precision))
         self.commands = torch.zeros(n, 3, device=dev)
@@ -132,10 +136,14 @@ class ImaginationEnv:
             return
         lay = self.layout
         h = self.history
-        pick = torch.randint(0, len(self.init_starts), (k,), generator=self.gen).to(self.device)
-        starts = self.init_starts[pick]
-        idx = starts[:, None] + torch.arange(h, device=self.device)[None, :]
-        win = self.rows.index_select(0, idx.reshape(-1)).view(k, h, -1)
+        if self.history_source is not None:  # online RWM: histories from the replay buffer
+            win = self.history_source(k, self.gen).to(self.device)
+            starts = torch.full((k,), -1, dtype=torch.long, device=self.device)
+        else:
+            pick = torch.randint(0, len(self.init_starts), (k,), generator=self.gen).to(self.device)
+            starts = self.init_starts[pick]
+            idx = starts[:, None] + torch.arange(h, device=self.device)[None, :]
+            win = self.rows.index_select(0, idx.reshape(-1)).view(k, h, -1)
         states = win[..., lay.state]
         actions = win[..., lay.action]
         members = torch.randint(0, self.ensemble_size, (k,), generator=self.gen).to(self.device)

@@ -31,6 +31,8 @@ def plot_penalty_sweep(
     checkpoint in the simulator), the true return over training beside it. Page 2: final outcomes against λ.
     Page 3 (with ``gaps``, from :func:`rwm_core.evaluation.sweep.term_gap`): each reward term in imagination
     against the simulator."""
+    refs = table.attrs
+    table = table[table["method"] == "mopo-ppo"] if "method" in table.columns else table
     lams = sorted({k[0] for k in curves})
     cmap = plt.get_cmap("plasma")
     colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
@@ -52,8 +54,10 @@ def plot_penalty_sweep(
                 axes[2].plot(
                     c["iteration"], c["return_mean"], color=colour.get(lam, "k"), marker="o", ms=3, label=label
                 )
-            if "sim_return_standing" in table.attrs:
-                axes[2].axhline(table.attrs["sim_return_standing"], color="0.5", ls="--", label="standing")
+            if "sim_return_standing" in refs:
+                axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing")
+            if "sim_return_model_free" in refs:
+                axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
             axes[2].set_title("true return of each checkpoint (MuJoCo)")
             axes[2].set_ylabel("episode return (unpenalised)")
         for ax in axes:
@@ -83,8 +87,11 @@ def plot_penalty_sweep(
         axes[1].set_ylabel("u [normalised state units]")
         lam, mean, sd = _by_penalty(table, "sim_return")
         axes[2].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:green", label="policy")
-        if "sim_return_standing" in table.attrs:
-            axes[2].axhline(table.attrs["sim_return_standing"], color="0.5", ls="--", label="standing (zero action)")
+        if "sim_return_standing" in refs:
+            axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing (zero action)")
+        if "sim_return_model_free" in refs:
+            axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
+        if "sim_return_standing" in refs or "sim_return_model_free" in refs:
             axes[2].legend(fontsize=8)
         axes[2].set_title("true return in the MuJoCo simulator")
         axes[2].set_ylabel("episode return (unpenalised)")

@@ -152,6 +152,8 @@ def _train(
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.iterations, initial=start_iter, desc="ppo", unit="it")
+    if found is None:  # the untrained policy: RWM-U's `random` dataset rolls it out
+        _save(out / INITIAL_CHECKPOINT, alg, 0, ckpt_extra)
     alg.train_mode()
     # the observation the last step returned (with its noise draw), so a resumed run goes on exactly
     obs = (
@@ -280,3 +282,75 @@ def _restore_env(env: SimVecEnv, state: dict[str, Any]) -> None:
     for k in _REWARD_KEYS:
         getattr(env.rewards, k).copy_(state["rewards"][k])
     torch.set_rng_state(state["torch_rng"])
+
+
+DATASET_KINDS = ("mixed", "random", "medium", "expert")  # RWM-U's offline dataset kinds
+INITIAL_CHECKPOINT = "initial_policy.pt"  # the untrained policy of the run: the `random` kind rolls it out
+
+
+def kind_checkpoint(policy_dir: str | Path, kind: str, medium_fraction: float = 0.3) -> Path:
+    """The checkpoint a dataset kind rolls out: the initial policy, the one nearest ``medium_fraction`` of the run,
+    or the final one."""
+    from rwm_core.loaders import fail
+
+    d = Path(policy_dir)
+    if kind == "random":
+        path = d / INITIAL_CHECKPOINT
+    elif kind == "expert":
+        path = d / FINAL_CHECKPOINT
+    elif kind == "medium":
+        found = artifacts.list_checkpoints(d / CHECKPOINT_DIR)
+        if not found:
+            raise fail(d / CHECKPOINT_DIR, "the checkpoints of `rwm train-ppo`", "none")
+        last = max(i for i, _ in found)
+        path = min(found, key=lambda ip: (abs(ip[0] - medium_fraction * last), ip[0]))[1]
+    else:
+        raise PolicyTrainingError(f"dataset kind {kind!r} is not rolled out from a checkpoint; use {DATASET_KINDS[1:]}")
+    if not path.exists():
+        raise fail(path, f"the {kind} policy of a `rwm train-ppo` run", "nothing (file not found)")
+    return path
+
+
+def collect_dataset(
+    policy_dir: str | Path,
+    kind: str,
+    out_dir: str | Path,
+    rows: int,
+    cfg: PPOConfig,
+    seed: int = 0,
+    num_envs: int = 64,
+    medium_fraction: float = 0.3,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Roll out a checkpoint of a PPO run with its own action noise and keep every env's rows (RWM-U's random,
+    medium and expert datasets); one stream per env, as the `mixed` experience."""
+    from rwm_core.config import PolicyConfig
+    from rwm_core.policy.evaluate import actor_from_checkpoint
+    from rwm_core.policy.train import read_checkpoint
+
+    path = kind_checkpoint(policy_dir, kind, medium_fraction)
+    state = read_checkpoint(path)
+    actor = actor_from_checkpoint(state, PolicyConfig(), name=path)
+    std = state["actor_state_dict"]["distribution.std_param"].detach().float()
+    set_threads()
+    seed_everything(seed)
+    env_cfg = env_config(cfg)
+    env_cfg.num_envs = env_cfg.record_envs = num_envs
+    env = SimVecEnv(env_cfg, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    steps = max(1, math.ceil((rows - num_envs) / num_envs))
+    try:
+        recorder = ExperienceRecorder(env.sim.rows(env.record_ids))
+        obs = env.get_observations()
+        from tqdm import tqdm
+
+        with torch.inference_mode():
+            for _ in tqdm(range(steps), desc=f"collect {kind}", unit="step", disable=not progress):
+                mean = actor(obs["policy"])
+                actions = mean + std * torch.randn(mean.shape, generator=gen)
+                obs, _, _, extras = env.step(actions)
+                recorder.add(extras["record"])
+        summary = recorder.write(out_dir)
+    finally:
+        env.close()
+    return {"kind": kind, "checkpoint": str(path), "iteration": int(state.get("iter", 0)), **summary}

@@ -24,7 +24,9 @@ def manifest_of(path):
 
 
 def dataset_source_dir():
-    """Directory the validation stage reads: the simulator's output, or the user's CSV directory."""
+    """Directory the validation stage reads: PPO's experience or rollouts, the controller's data, or the user's."""
+    if CFG.dataset.source == "ppo":
+        return f"{RESULTS}/ppo/experience" if CFG.dataset.kind == "mixed" else f"{RESULTS}/ppo_data/{CFG.dataset.kind}"
     if CFG.dataset.source == "sim":
         return f"{RESULTS}/sim"
     return CFG.dataset.dir

@@ -5,8 +5,8 @@ from glob import glob
 
 
 def _validate_inputs(wildcards):
-    if CFG.dataset.source == "sim":
-        return rules.simulate_dataset.output.csv_dir
+    if CFG.dataset.source in ("sim", "ppo"):
+        return dataset_source_dir()  # written by simulate_dataset, train_ppo or collect_ppo_dataset
     # The user's files; none (or a bad directory) makes `rwm validate` fail with a clear message.
     return sorted(glob(f"{CFG.dataset.dir}/state_action_data_*.csv"))
 
@@ -36,7 +36,7 @@ rule validate_dataset:
         meta=f"{RESULTS}/data/dataset.json",
         manifest=f"{RESULTS}/data/manifest.json",
     params:
-        section=section_json(CFG.dataset, drop=("source", "dir", "sim")),
+        section=section_json(CFG.dataset, drop=("source", "kind", "policy_rows", "medium_fraction", "dir", "sim")),
         data_dir=dataset_source_dir(),
         out_dir=f"{RESULTS}/data",
     resources:

@@ -123,6 +123,9 @@ rule evaluate_policy:
 SWEEP_INPUTS = {
     "metrics": expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/metrics.csv", lam=PENALTIES, seed=POLICY_SEEDS),
     "sim": expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/sim_eval.json", lam=PENALTIES, seed=POLICY_SEEDS),
+    # the model-free PPO policy the data came from: a reference row (method model-free-ppo) and line
+    "ppo_metrics": rules.train_ppo.output.metrics,
+    "ppo_sim": rules.evaluate_ppo.output.report,
 }
 
 
@@ -138,11 +141,12 @@ rule penalty_sweep:
         manifest=manifest_of(f"{RESULTS}/penalty_sweep.csv"),
     params:
         dirs=_policy_dirs,
+        ppo_dir=PPO_DIR,
     resources:
         mem_mb=2000,
         runtime=15,
     shell:
-        "rwm sweep {params.dirs} --out-csv {output.csv}"
+        "rwm sweep {params.dirs} --model-free {params.ppo_dir} --out-csv {output.csv}"
 
 
 rule plot_penalty_sweep:
@@ -166,9 +170,10 @@ rule plot_penalty_sweep:
         manifest=manifest_of(f"{RESULTS}/penalty_sweep.pdf"),
     params:
         dirs=_policy_dirs,
+        ppo_dir=PPO_DIR,
         dpi=CFG.figures.dpi,
     resources:
         mem_mb=2000,
         runtime=15,
     shell:
-        "rwm sweep {params.dirs} --out-pdf {output.pdf} --dpi {params.dpi}"
+        "rwm sweep {params.dirs} --model-free {params.ppo_dir} --out-pdf {output.pdf} --dpi {params.dpi}"

@@ -1,0 +1,345 @@
+"""Online RWM (MBPO-PPO, RWM's Algorithm 1): the simulator in the loop, the world model refined as the policy learns.
+
+Each iteration: (1) a few real envs of the batched simulator step the current policy and append their rows to a
+replay buffer of per-env streams; (2) the world model's 1- and 8-step relative error is measured on that fresh
+data, before it has learnt from it; (3) the model takes ``model_updates`` gradient steps on windows from the buffer
+(optionally mixed with the offline dataset); (4) the imagined envs restart from buffer histories with the updated
+model and PPO updates the policy on the imagined transitions. The first ``warmup_iterations`` only collect and
+train the model. Why online: an offline policy drives the model where it has no data and exploits its errors; here
+the data follow the policy, so the model is corrected exactly where the policy goes.
+
+PPO learns from imagined transitions only (upstream also concatenates a real mini-batch); with 16 real envs the real
+transitions are ~1.5% of a batch of 1024 imagined envs, so they would change little but add a second storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rsl_rl.algorithms import PPO
+from tensordict import TensorDict
+
+from rwm_core import artifacts
+from rwm_core.config import DynamicsConfig, OnlineConfig, TrackingConfig, from_dict, to_dict
+from rwm_core.data.dataset import Dataset, window_batch
+from rwm_core.dynamics import checkpoint as ckpt
+from rwm_core.dynamics.rollout import autoregressive_predict
+from rwm_core.dynamics.train import training_step
+from rwm_core.evaluation.prediction import relative_error
+from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.policy.export import export_actor
+from rwm_core.policy.ppo import _env_state, _restore_env
+from rwm_core.policy.replay import ReplayBuffer
+from rwm_core.policy.train import (
+    CHECKPOINT_DIR,
+    FINAL_CHECKPOINT,
+    METRICS_FILE,
+    PolicyTrainingError,
+    _read_resumable,
+    _save,
+    ppo_config,
+    read_checkpoint,
+)
+from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.sim.vec_env import SimVecEnv, SimVecEnvConfig
+from rwm_core.tracking import MetricsTracker
+
+MODEL_FILE = "model.pt"  # the world model as refined online
+ERROR_STEPS = (1, 8)
+PPO_LOSSES = ("value", "surrogate", "entropy")  # what rsl-rl's PPO.update() returns
+RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "eval_episodes", "eval_episode_steps", "threads"})
+
+
+def _imagination_config(cfg: OnlineConfig) -> ImaginationConfig:
+    return ImaginationConfig(
+        num_envs=cfg.num_envs,
+        episode_length=cfg.steps_per_env,  # every iteration restarts from fresh buffer histories
+        observation_noise=cfg.observation_noise,
+        penalty=cfg.penalty,
+        tilt_termination=cfg.tilt_termination,
+        termination_penalty=cfg.termination_penalty,
+        precision=cfg.precision,
+    )
+
+
+class _FreshError:
+    """The model's relative error on the newest rows of the buffer, before the model has trained on them."""
+
+    def __init__(self, buffer: ReplayBuffer, history: int, fresh_rows: int) -> None:
+        self.buffer, self.history, self.fresh = buffer, history, fresh_rows
+
+    def __call__(self, model: torch.nn.Module, normalizer: Any, layout: Any) -> dict[str, float]:
+        b = self.buffer
+        length = self.history + max(ERROR_STEPS)
+        nan = {f"model_error_{k}": float("nan") for k in ERROR_STEPS}
+        if len(b) < length:
+            return nan
+        starts = b.valid_starts(length)
+        if len(starts) == 0:
+            return nan
+        # logical position (0 = oldest row) of each start; keep windows whose forecast lies in the fresh rows
+        size, cap = len(b), b.data.shape[1]
+        logical = (starts[:, 1] - (b.position - size)) % cap
+        keep = logical + length > size - self.fresh
+        if not bool(keep.any()):
+            return nan
+        rows = b.windows(starts[keep], length)
+        batch = window_batch(rows, normalizer, layout)
+        pred = autoregressive_predict(model, batch.states, batch.actions, self.history).states
+        err = relative_error(pred, batch.states[:, self.history :]).mean(0)
+        return {f"model_error_{k}": float(err[k - 1]) for k in ERROR_STEPS}
+
+
+def train_online(
+    model: str | Path,
+    dataset: str | Path,
+    out_dir: str | Path,
+    cfg: OnlineConfig,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    tracking: TrackingConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run MBPO-PPO from the pretrained world model ``model`` (and its offline ``dataset``); see the module doc."""
+    out = Path(out_dir)
+    dev = resolve_device(device)
+    set_threads()
+    seed_everything(seed)
+    loaded = ckpt.load(model, device=dev)
+    data = Dataset.load(dataset)
+    ckpt.check_layout(loaded, data.layout, model, f"dataset {dataset}")
+    init_state = read_checkpoint(cfg.init_policy) if cfg.init_policy else None
+    out.mkdir(parents=True, exist_ok=True)
+    real = SimVecEnv(
+        SimVecEnvConfig(
+            num_envs=cfg.real_envs,
+            episode_length=cfg.real_episode_length,
+            observation_noise=cfg.observation_noise,
+            pushes=True,
+            threads=cfg.threads,
+            record_envs=cfg.real_envs,
+        ),
+        seed=seed,
+    )
+    try:
+        return _run(loaded, data, out, cfg, seed, dev, resume, tracking, progress, real, init_state, model, dataset)
+    finally:
+        real.close()
+
+
+def _run(
+    loaded: ckpt.LoadedDynamics,
+    data: Dataset,
+    out: Path,
+    cfg: OnlineConfig,
+    seed: int,
+    dev: torch.device,
+    resume: bool,
+    tracking: TrackingConfig | None,
+    progress: bool,
+    real: SimVecEnv,
+    init_state: dict[str, Any] | None,
+    model_path: str | Path,
+    dataset_path: str | Path,
+) -> dict[str, Any]:
+    world, normalizer, lay = loaded.model, loaded.normalizer, data.layout
+    history, forecast = data.history, data.forecast
+    dyn_cfg = from_dict(DynamicsConfig, loaded.training_config or {}, "dynamics")
+    dyn_cfg.batch_size = cfg.model_batch_size
+    optimizer = torch.optim.Adam(world.parameters(), lr=cfg.model_learning_rate)
+    gen = torch.Generator().manual_seed(seed)  # model batches, bootstrap and buffer draws
+
+    buffer = ReplayBuffer.from_layout(lay, cfg.real_envs, cfg.buffer_capacity)
+    fresh_error = _FreshError(buffer, history, cfg.real_steps)
+    for p in world.parameters():
+        p.requires_grad_(False)
+    env = ImaginationEnv(world, normalizer, data, _imagination_config(cfg), device=dev, seed=seed)
+    env.cfg_dict = to_dict(cfg)
+    offline_starts = torch.from_numpy(data.split(0.0)[0]) if cfg.offline_fraction > 0 else None
+
+    def histories(k: int, g: torch.Generator) -> torch.Tensor:
+        return buffer.sample(k, history, g)
+
+    train_cfg = ppo_config(cfg)
+    with contextlib.redirect_stdout(io.StringIO()):
+        alg = PPO.construct_algorithm(env.get_observations(), env, train_cfg, str(dev))
+    if init_state is not None:  # fine-tune a model-free PPO policy, as upstream's Finetune task does
+        alg.load(init_state, {"actor": True, "critic": True}, strict=True)
+    fingerprint = artifacts.resume_fingerprint(
+        to_dict(cfg), RESUME_IGNORED, seed=seed, model=artifacts.sha256_file(model_path), stage="train-online"
+    )
+    start_iter, restore = 0, None
+    found = (
+        artifacts.resumable_checkpoint(
+            out / CHECKPOINT_DIR,
+            cfg.iterations,
+            fingerprint,
+            lambda p: _read_resumable(p, dev),
+            lambda state: state.get("fingerprint"),
+            "train-online",
+            1,
+        )
+        if resume
+        else None
+    )
+    real_obs = real.get_observations()
+    prev_done = torch.ones(cfg.real_envs, dtype=torch.bool)  # the first row of every stream starts an episode
+    if found is not None:
+        _, state = found
+        alg.load(state, None, strict=True)
+        online = state["online"]
+        world.load_state_dict(online["world_model"])
+        optimizer.load_state_dict(online["model_optimizer"])
+        gen.set_state(online["generator"])
+        env.gen.set_state(online["imagination_generator"])
+        buffer.load_state_dict(online["buffer"])
+        _restore_env(real, online["real_env"])
+        real_obs = TensorDict({"policy": online["real_obs"]}, batch_size=[cfg.real_envs])
+        prev_done = online["prev_done"]
+        start_iter = int(state["iter"])
+        restore = state.get("metrics_csv")
+    logger = MetricsTracker(
+        out / METRICS_FILE,
+        tracking,
+        run_name=out.name,
+        config={"online": to_dict(cfg), "seed": seed},
+        resume_step=start_iter if start_iter > 0 else None,
+        restore=restore,
+    )
+    ckpt_extra = {"seed": seed, "fingerprint": fingerprint, "actor_cfg": train_cfg["actor"], "stage": "train-online"}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=start_iter, desc="online", unit="it")
+    wall0 = time.perf_counter()
+    last_row: dict[str, Any] = {}
+    for it in range(start_iter, cfg.iterations):
+        row: dict[str, Any] = {"iteration": it + 1, "warmup": int(it < cfg.warmup_iterations)}
+        row.update({f"loss.{k}": float("nan") for k in PPO_LOSSES})  # fixed columns; set once PPO runs
+        # (1) real interaction with the current policy
+        t0 = time.perf_counter()
+        true_reward, falls = 0.0, 0.0
+        with torch.inference_mode():
+            for _ in range(cfg.real_steps):
+                actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
+                real_obs, _, dones, extras = real.step(actions)
+                buffer.append(torch.from_numpy(extras["record"]["rows"]).float(), prev_done.clone())
+                prev_done = dones.cpu().bool()
+                true_reward += float(extras["step"]["reward"].mean())
+                falls += float(extras["step"]["fell"].float().mean())
+        row.update(true_reward=true_reward / cfg.real_steps, true_fall_rate=falls / cfg.real_steps)
+        t1 = time.perf_counter()
+        # (2) the model on this iteration's fresh data, before it learns from it
+        world.eval()
+        row.update(fresh_error(world, normalizer, lay))
+        # (3) model update on buffer windows (and, optionally, offline windows)
+        model_loss = float("nan")
+        if len(buffer.valid_starts(history + forecast)):
+            for p in world.parameters():
+                p.requires_grad_(True)
+            world.train()
+            losses = []
+            for _ in range(cfg.model_updates):
+                n_off = int(round(cfg.offline_fraction * cfg.model_batch_size)) if offline_starts is not None else 0
+                rows = buffer.sample(cfg.model_batch_size - n_off, history + forecast, gen)
+                if n_off:
+                    pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
+                    rows = torch.cat([rows, data.gather(pick.numpy())])
+                terms, gnorm = training_step(
+                    world, optimizer, _to(window_batch(rows.to(dev), normalizer, lay), dev), history, dyn_cfg, gen
+                )
+                if not torch.isfinite(gnorm):
+                    raise PolicyTrainingError(f"non-finite world-model loss at iteration {it + 1}: {terms}")
+                losses.append(float(terms["total"]))
+            model_loss = sum(losses) / len(losses)
+            world.eval()
+            for p in world.parameters():
+                p.requires_grad_(False)
+        row["model_loss"] = model_loss
+        t2 = time.perf_counter()
+        # (4) imagination from buffer histories with the updated model, then PPO
+        imagined, unc = float("nan"), float("nan")
+        t3 = t4 = t2
+        if it >= cfg.warmup_iterations:
+            env.history_source = histories
+            env.rollout.refresh()
+            imagined_sum, unc_sum = 0.0, 0.0
+            alg.train_mode()
+            with torch.inference_mode():  # the env's tensors are inference tensors after the first rollout
+                env.reset_envs(torch.arange(env.num_envs, device=env.device))
+                obs = env.get_observations()
+                for _ in range(cfg.steps_per_env):
+                    actions = alg.act(obs)
+                    obs, rewards, dones, extras = env.step(actions)
+                    alg.process_env_step(obs, rewards, dones, extras)
+                    imagined_sum += float(extras["step"]["reward_unpenalised"].mean())
+                    unc_sum += float(extras["step"]["uncertainty"].mean())
+                alg.compute_returns(obs)
+            t3 = time.perf_counter()
+            losses = alg.update()
+            t4 = time.perf_counter()
+            imagined, unc = imagined_sum / cfg.steps_per_env, unc_sum / cfg.steps_per_env
+            row.update({f"loss.{k}": float(v) for k, v in losses.items()})
+            if not all(math.isfinite(float(v)) for v in losses.values()):
+                raise PolicyTrainingError(f"non-finite PPO loss at iteration {it + 1}; last good checkpoint in {out}")
+        row.update(
+            imagined_reward=imagined,
+            uncertainty=unc,
+            buffer_rows=buffer.size_total,
+            time_sim_s=t1 - t0,
+            time_model_s=t2 - t1,
+            time_imagination_s=t3 - t2,
+            time_ppo_s=t4 - t3,
+            wall_s=time.perf_counter() - wall0,
+            real_env_steps=(it + 1) * cfg.real_envs * cfg.real_steps,
+            action_std=float(alg.get_policy().output_std.detach().mean()),
+        )
+        if not math.isfinite(row["true_reward"]):
+            raise PolicyTrainingError(f"non-finite true reward at iteration {it + 1}")
+        logger.log(row)
+        last_row = row
+        if bar is not None:
+            bar.set_postfix(
+                true=f"{row['true_reward']:.4f}", imag=f"{imagined:.4f}", err8=f"{row['model_error_8']:.2f}"
+            )
+            bar.update(1)
+        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
+            online = {
+                "world_model": {k: v.detach().clone() for k, v in world.state_dict().items()},
+                "model_optimizer": optimizer.state_dict(),
+                "generator": gen.get_state(),
+                "imagination_generator": env.gen.get_state(),
+                "buffer": buffer.state_dict(),
+                "real_env": _env_state(real),
+                "real_obs": real_obs["policy"].clone(),
+                "prev_done": prev_done.clone(),
+            }
+            extra = {**ckpt_extra, "metrics_csv": logger.snapshot(), "online": online}
+            _save(out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1), alg, it + 1, extra)
+    if bar is not None:
+        bar.close()
+    logger.close()
+    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
+    ckpt.save(
+        out / MODEL_FILE,
+        world,
+        normalizer,
+        task=loaded.task,
+        training_config=to_dict(dyn_cfg),
+        meta={**loaded.meta, "online": {"iterations": cfg.iterations, "dataset": str(dataset_path)}},
+    )
+    alg.eval_mode()
+    export_actor(alg.get_policy(), out)
+    return {"seed": seed, "iterations": cfg.iterations, "resumed_from": start_iter, **last_row}
+
+
+def _to(batch: Any, dev: torch.device) -> Any:
+    return type(batch)(*(getattr(batch, f).to(dev) for f in ("states", "actions", "contacts", "terminations")))
