@@ -27,7 +27,7 @@ from rwm_core.data.io import write_csv_file
 from rwm_core.data.synthetic import synthetic_rows
 from rwm_core.data.validate import validate_dataset
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
-from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.imagination.env import ImaginationEnv
 from rwm_core.policy.train import ppo_config
 from rwm_core.runtime import PRECISIONS, autocast
 
@@ -51,8 +51,7 @@ def measure(
     model: SystemDynamicsEnsemble, ds: Dataset, num_envs: int, iterations: int, precision: str = "float32"
 ) -> dict[str, float]:
     cfg = PolicyConfig(num_envs=num_envs, precision=precision)
-    icfg = ImaginationConfig(num_envs, 256, True, 1.0, precision=precision)
-    env = ImaginationEnv(model, ds.normalizer, ds, icfg, seed=0)
+    env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=cfg.episode_length, penalty=1.0, seed=0)
     dev = torch.device("cpu")
     with contextlib.redirect_stdout(io.StringIO()):
         alg = PPO.construct_algorithm(env.get_observations(), env, ppo_config(cfg), "cpu")

@@ -57,12 +57,11 @@ def ppo_rates(n: int, threads: int, seconds: float) -> tuple[float, float]:
 
     from rsl_rl.algorithms import PPO
 
-    from rwm_core.policy.ppo import env_config
     from rwm_core.policy.train import ppo_config
 
     cfg = PPOConfig(num_envs=n, threads=threads, record_envs=0)
     torch.manual_seed(0)
-    env = SimVecEnv(env_config(cfg), seed=0)
+    env = SimVecEnv(cfg, seed=0)
     with contextlib.redirect_stdout(io.StringIO()):
         alg = PPO.construct_algorithm(env.get_observations(), env, ppo_config(cfg), "cpu")
     alg.train_mode()

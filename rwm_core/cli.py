@@ -282,6 +282,37 @@ def cmd_train_ppo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_online(args: argparse.Namespace) -> int:
+    from rwm_core.config import OnlineConfig, TrackingConfig, parse_params, to_dict
+    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
+    from rwm_core.policy.online import MODEL_FILE, train_online
+    from rwm_core.policy.train import FINAL_CHECKPOINT, METRICS_FILE
+
+    cfg = parse_params(OnlineConfig, args.params, "online")
+    tracking = parse_params(TrackingConfig, args.tracking, "tracking")
+    summary = train_online(
+        args.model, args.dataset, args.out, cfg, seed=args.seed, device=args.device, resume=args.resume,
+        tracking=tracking, progress=not args.quiet,
+    )  # fmt: skip
+    out = Path(args.out)
+    _record(
+        args,
+        out,
+        stage="train_online",
+        config=to_dict(cfg),
+        inputs=[args.model, args.dataset] + ([cfg.init_policy] if cfg.init_policy else []),
+        seed=args.seed,
+        device=_device(args.device),
+        outputs=[out / name for name in (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE, MODEL_FILE)],
+        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
+    )
+    _print_summary(
+        summary,
+        ["seed", "iterations", "resumed_from", "true_reward", "imagined_reward", "model_error_1", "model_error_8"],
+    )
+    return 0
+
+
 def cmd_collect_ppo(args: argparse.Namespace) -> int:
     from rwm_core.config import PPOConfig, parse_params, to_dict
     from rwm_core.policy.ppo import collect_dataset
@@ -391,10 +422,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
     dirs = [Path(d) for d in args.policies]
     model_free = [Path(d) for d in args.model_free]
+    online = [Path(d) for d in args.online]
     inputs = [
-        d / name for d in [*dirs, *model_free] for name in ("metrics.csv", "sim_eval.json") if (d / name).exists()
+        d / name
+        for d in [*dirs, *online, *model_free]
+        for name in ("metrics.csv", "sim_eval.json")
+        if (d / name).exists()
     ]
-    table = sweep_table(dirs, tail=args.tail, model_free=model_free)
+    table = sweep_table(dirs, tail=args.tail, model_free=model_free, online=online)
     if args.out_csv:
         write_sweep_csv(table, args.out_csv)
         _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
@@ -413,9 +448,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
         if standing:
             table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-        free = table[table["method"] == "model-free-ppo"]["sim_return"].dropna()
-        if len(free):
-            table.attrs["sim_return_model_free"] = float(free.mean())
+        for method, key in (("model-free-ppo", "sim_return_model_free"), ("online-rwm", "sim_return_online")):
+            ref = table[table["method"] == method]["sim_return"].dropna()
+            if len(ref):
+                table.attrs[key] = float(ref.mean())
         plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps, true_curves=true_curves)
         config = {"tail": args.tail, "dpi": args.dpi}
         _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
@@ -429,8 +465,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     config: dict[str, Any] = {"figure": args.figure, "dpi": args.dpi}
     inputs: list[Any] = [args.input] if args.figure in ("uncertainty", "noise") else [args.model, args.dataset]
-    if args.figure in ("uncertainty", "noise") and not args.input:
+    if args.figure in ("uncertainty", "noise", "online") and not args.input:
         raise RwmError(f"the {args.figure} figure needs --input")
+    if args.figure == "online":
+        inputs = [args.input]
     if args.figure == "uncertainty":
         from rwm_core.plots.uncertainty import plot_uncertainty_error
 
@@ -439,6 +477,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from rwm_core.plots.prediction import plot_noise_robustness
 
         plot_noise_robustness(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
+    elif args.figure == "online":
+        import pandas as pd
+
+        from rwm_core.plots.online import plot_online
+
+        plot_online(pd.read_csv(args.input), args.out, dpi=args.dpi)
     elif args.figure == "overview":
         from rwm_core.data.dataset import Dataset
         from rwm_core.plots.overview import plot_overview
@@ -594,6 +638,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(
         sub,
+        "train-online",
+        cmd_train_online,
+        "online RWM (MBPO-PPO): the simulator in the loop, the world model refined while the policy learns",
+        "From a pretrained world model: every iteration a few real envs of the batched simulator step the current "
+        "policy into a replay buffer, the world model's error on that fresh data is measured and the model is "
+        "refined on buffer windows, then PPO trains on imagined robots started from buffer histories. Writes "
+        "metrics.csv, checkpoints/ (policy, model, buffer and simulator state together), policy_checkpoint.pt, "
+        "policy.pt / policy.onnx and the refined model.pt into OUT.",
+    )
+    p.add_argument("--model", required=True, help="pretrained world-model checkpoint")
+    p.add_argument("--dataset", required=True, help="its dataset artifact (layout, first histories, offline mix)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="online"))
+    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(
+        sub,
         "collect-ppo",
         cmd_collect_ppo,
         "roll out a checkpoint of a train-ppo run as a dataset (RWM-U's random / medium / expert kinds)",
@@ -653,6 +718,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-free", action="append", default=[], metavar="PPO_DIR",
         help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row (repeatable)",
     )  # fmt: skip
+    p.add_argument(
+        "--online", action="append", default=[], metavar="ONLINE_DIR",
+        help="a `rwm train-online` directory scored by `rwm evaluate-policy`: an online-rwm row (repeatable)",
+    )  # fmt: skip
     p.add_argument("--out-csv", default=None, help="output CSV (the table)")
     p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give either or both")
     p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")
@@ -667,8 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(RWM Fig. 4). prediction: rolls the model on held-out windows (RWM Fig. 3); needs --model and --dataset. "
         "overview: distributions, time series and gait pattern of a dataset artifact; needs --dataset.",
     )
-    p.add_argument("figure", choices=["uncertainty", "noise", "prediction", "overview"], help="which figure")
-    p.add_argument("--input", default=None, help="input JSON (uncertainty, noise)")
+    p.add_argument("figure", choices=["uncertainty", "noise", "prediction", "overview", "online"], help="which figure")
+    p.add_argument("--input", default=None, help="input JSON (uncertainty, noise) or metrics.csv (online)")
     p.add_argument("--model", default=None, help="world-model checkpoint (prediction)")
     p.add_argument("--dataset", default=None, help="dataset artifact directory (prediction, overview)")
     p.add_argument("--out", required=True, help="output PDF")

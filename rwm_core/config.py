@@ -1,13 +1,21 @@
-"""Typed config sections. The YAML file has one section per stage; each rule passes only its own section.
+"""Typed config sections: the one description of the configuration. The YAML file has one section per stage; each
+rule passes only its own section.
 
-Defaults here equal the shipped ``config.yaml`` (a test checks it), so a library user can call any stage
-without a config file, and the CLI's ``--params JSON`` overrides only the keys it names.
+Every key is a dataclass field made by :func:`opt`: its default, its help text and its constraints (``minimum``,
+``enum``, ...). From them come the JSON schema that checks a whole config file (:func:`config_schema`, used by
+:func:`validate_config`; ``workflow/schemas/config.schema.yaml`` is the same schema written out by
+``python -m rwm_core.config --write-schema``), and the defaults, which equal the shipped ``config.yaml`` (tests
+check both), so a library user can call any stage without a config file and the CLI's ``--params JSON`` overrides
+only the keys it names.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,213 +26,414 @@ from rwm_core.errors import RwmError
 
 T = TypeVar("T")
 
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_DESCRIPTION = "rwm-pipeline configuration (config.yaml). One section per stage; unknown keys are errors."
+WRITE_SCHEMA_COMMAND = "python -m rwm_core.config --write-schema"
+PRECISIONS = ["float32", "bfloat16"]
+
 
 class ConfigError(RwmError, ValueError):
     """A config value is missing, unknown or of the wrong type; the message names the key."""
 
 
+def opt(default: Any, help: str, **schema: Any) -> Any:
+    """A config key: its default, its help text and its JSON-schema constraints beyond the type (which comes from
+    the annotation), e.g. ``minimum=1``, ``enum=[...]``, ``minItems=1, items={"minimum": 0}``."""
+    metadata = {"help": help, "schema": schema}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def section(cls: type, help: str) -> Any:
+    """A nested config section (a dataclass of its own keys)."""
+    return field(default_factory=cls, metadata={"help": help})
+
+
 @dataclass
 class SimConfig:
-    """The MuJoCo data-collection run (``dataset.sim``)."""
+    """The MuJoCo data-collection run with the trotting controller (``dataset.sim``)."""
 
-    rows: int = 200_000
-    rows_per_file: int = 50_000
-    workers: int = 2  # processes; the output does not depend on it
+    rows: int = opt(200_000, "control steps at 50 Hz (200,000 rows = 66 min of walking)", minimum=1)
+    rows_per_file: int = opt(50_000, "rows per state_action_data_<N>.csv file", minimum=1)
+    workers: int = opt(2, "processes; the data do not depend on it", minimum=1)
 
 
 @dataclass
 class DatasetConfig:
     """Where the rows come from and how they are windowed and normalised."""
 
-    source: str = "ppo"  # "ppo": the experience of model-free PPO; "sim": the trotting controller; "dir": `dir`
-    kind: str = "mixed"  # with source ppo (RWM-U's kinds): mixed | random | medium | expert
-    policy_rows: int = 200_000  # rows rolled out for the random, medium and expert kinds
-    medium_fraction: float = 0.3  # medium: the PPO checkpoint nearest this fraction of the run
-    dir: str = "assets/data"
-    task: str = "anymal_d_flat"
-    history: int = 32
-    forecast: int = 8
-    normalization: str = "fixed"  # "fixed": the task's constants; "data": mean/std of the rows
-    gravity_norm_tolerance: float = 0.1  # warn when |projected gravity| deviates from 1 by more than this
-    sim: SimConfig = field(default_factory=SimConfig)
+    source: str = opt(
+        "ppo",
+        "ppo: the experience of model-free PPO in the simulator (section ppo); sim: the trotting controller "
+        "(dataset.sim); dir: your CSVs in dataset.dir",
+        enum=["ppo", "sim", "dir"],
+    )
+    kind: str = opt(
+        "mixed",
+        "with source ppo (RWM-U's dataset kinds): mixed (the whole run's experience), random (the initial policy), "
+        "medium (a checkpoint partway), expert (the final policy)",
+        enum=["mixed", "random", "medium", "expert"],
+    )
+    policy_rows: int = opt(200_000, "rows rolled out for the random, medium and expert kinds", minimum=2)
+    medium_fraction: float = opt(
+        0.3, "medium: the PPO checkpoint nearest this fraction of ppo.iterations", minimum=0, maximum=1
+    )
+    dir: str = opt("assets/data", "state_action_data_<N>.csv files (no header, 66 columns), used when source is dir")
+    task: str = opt("anymal_d_flat", "the robot task: state layout, MDP and rewards", enum=["anymal_d_flat"])
+    history: int = opt(32, "H: history steps a training window starts with", minimum=1)
+    forecast: int = opt(8, "F: autoregressive forecast steps per training window", minimum=1)
+    normalization: str = opt(
+        "fixed", "fixed: the task's constants (as upstream); data: mean/std of the rows", enum=["fixed", "data"]
+    )
+    gravity_norm_tolerance: float = opt(
+        0.1, "warn when |projected gravity| differs from 1 by more than this", exclusiveMinimum=0
+    )
+    sim: SimConfig = section(SimConfig, "the trotting-controller data collection (source sim)")
 
 
 @dataclass
 class DynamicsConfig:
     """Ensemble GRU world model and its dual-autoregressive pretraining (SPEC §2, §3)."""
 
-    ensemble_size: int = 5
-    hidden_size: int = 256
-    num_layers: int = 2
-    head_hidden: int = 128
-    learning_rate: float = 1.0e-3
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    batches_per_iteration: int = 4
-    iterations: int = 160
-    val_fraction: float = 0.1
-    val_batches: int = 2
-    checkpoint_every: int = 50
-    bootstrap: bool = True
-    max_grad_norm: float = 1.0
-    state_loss: str = "mse"  # "mse" on the reparameterised sample (upstream default) or "gaussian_nll"
-    state_loss_weight: float = 1.0
-    bound_loss_weight: float = 1.0
-    contact_loss_weight: float = 1.0
-    termination_loss_weight: float = 1.0
-    termination_pos_weight: float = 1.0  # weight of the rare positive (fall) labels in the termination BCE
-    val_every: int = 1  # iterations between validation-loss evaluations
-    micro_batch_size: int = 256  # gradient accumulation chunk (same gradient, bounded memory); 0 = whole batch
-    precision: str = "float32"  # "float32", or "bfloat16": bf16 GEMMs, float32 weights/gates/optimiser (mixed)
+    ensemble_size: int = opt(5, "B: ensemble members; 1 = RWM, 5 = RWM-U", minimum=1)
+    hidden_size: int = opt(256, "GRU hidden units per layer", minimum=1)
+    num_layers: int = opt(2, "GRU layers", minimum=1)
+    head_hidden: int = opt(128, "hidden units of the output and auxiliary heads", minimum=1)
+    learning_rate: float = opt(1.0e-3, "Adam learning rate", exclusiveMinimum=0)
+    weight_decay: float = opt(0.0, "Adam weight decay", minimum=0)
+    batch_size: int = opt(256, "windows per mini-batch", minimum=1)
+    batches_per_iteration: int = opt(4, "mini-batches (gradient steps) per iteration", minimum=1)
+    iterations: int = opt(160, "training iterations", minimum=1)
+    val_fraction: float = opt(
+        0.1,
+        "share of the rows held out for validation, as contiguous blocks of the series",
+        minimum=0,
+        exclusiveMaximum=1,
+    )
+    val_batches: int = opt(2, "validation mini-batches per evaluation", minimum=0)
+    checkpoint_every: int = opt(50, "iterations between checkpoints", minimum=1)
+    bootstrap: bool = opt(True, "each member trains on its own bootstrap resample of the windows")
+    max_grad_norm: float = opt(1.0, "gradient-norm clipping", exclusiveMinimum=0)
+    state_loss: str = opt(
+        "mse",
+        "mse on the reparameterised sample (upstream default) or gaussian_nll",
+        enum=["mse", "gaussian_nll"],
+    )
+    state_loss_weight: float = opt(1.0, "weight of the state loss", minimum=0)
+    bound_loss_weight: float = opt(1.0, "weight of the loss that keeps the learnt log-std bounds tight", minimum=0)
+    contact_loss_weight: float = opt(1.0, "weight of the contact-head loss", minimum=0)
+    termination_loss_weight: float = opt(1.0, "weight of the termination-head loss", minimum=0)
+    termination_pos_weight: float = opt(
+        1.0,
+        "weight of the rare positive (fall) labels in the termination BCE; 1 (upstream) teaches the head 'never'",
+        exclusiveMinimum=0,
+    )
+    val_every: int = opt(1, "iterations between validation-loss evaluations", minimum=1)
+    micro_batch_size: int = opt(
+        256, "gradient accumulation chunk (same gradient, bounded memory); 0 = whole mini-batch", minimum=0
+    )
+    precision: str = opt(
+        "float32",
+        "float32, or bfloat16: bf16 matrix products, float32 weights, gates and optimiser (mixed precision)",
+        enum=PRECISIONS,
+    )
 
 
 @dataclass
 class EvaluationConfig:
     """Autoregressive-error and uncertainty–error studies of the world model."""
 
-    horizon: int = 200
-    n_windows: int = 32
-    noise_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.4, 0.5, 0.8])
-    uncertainty_windows: int = 32
-    uncertainty_steps: int = 200
-    compare_steps: int = 50  # report whether the model beats the hold-last-state baseline at every step up to this
+    horizon: int = opt(200, "autoregressive steps after the H-step warm-up", minimum=1)
+    n_windows: int = opt(32, "held-out windows the autoregressive error is averaged over", minimum=1)
+    noise_scales: list[float] = opt(
+        [0.1, 0.2, 0.4, 0.5, 0.8], "input-noise scales of the noise-robustness study", items={"minimum": 0}
+    )
+    uncertainty_windows: int = opt(32, "windows of the uncertainty–error study", minimum=1)
+    uncertainty_steps: int = opt(200, "autoregressive steps of the uncertainty–error study", minimum=1)
+    compare_steps: int = opt(
+        50, "report whether the model beats the hold-last-state baseline at every step up to this", minimum=1
+    )
+
+
+_HIDDEN = {"minItems": 1, "items": {"minimum": 1}}
 
 
 @dataclass
 class PPOHyperparams:
-    """rsl-rl-lib PPO with MLP actor and critic (SPEC §5); shared by MOPO-PPO in imagination and model-free PPO."""
+    """rsl-rl-lib PPO with MLP actor and critic (SPEC §5); shared by MOPO-PPO in imagination, online RWM and
+    model-free PPO."""
 
-    actor_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
-    critic_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
-    activation: str = "elu"
-    init_noise_std: float = 1.0
-    learning_epochs: int = 5
-    mini_batches: int = 4
-    clip_param: float = 0.2
-    value_loss_coef: float = 1.0
-    use_clipped_value_loss: bool = True
-    entropy_coef: float = 0.005
-    learning_rate: float = 1.0e-3
-    schedule: str = "adaptive"
-    desired_kl: float = 0.01
-    gamma: float = 0.99
-    lam: float = 0.95
-    max_grad_norm: float = 1.0
+    actor_hidden: list[int] = opt([128, 128, 128], "hidden layer sizes of the actor MLP", **_HIDDEN)
+    critic_hidden: list[int] = opt([128, 128, 128], "hidden layer sizes of the critic MLP", **_HIDDEN)
+    activation: str = opt("elu", "activation of both MLPs", enum=["elu", "relu", "tanh", "selu", "lrelu"])
+    init_noise_std: float = opt(1.0, "initial std of the Gaussian action noise", exclusiveMinimum=0)
+    learning_epochs: int = opt(5, "passes over the rollout per update", minimum=1)
+    mini_batches: int = opt(4, "mini-batches per pass", minimum=1)
+    clip_param: float = opt(0.2, "PPO ratio clipping", exclusiveMinimum=0)
+    value_loss_coef: float = opt(1.0, "weight of the value loss", minimum=0)
+    use_clipped_value_loss: bool = opt(True, "clip the value-function update as PPO clips the policy ratio")
+    entropy_coef: float = opt(0.005, "weight of the entropy bonus", minimum=0)
+    learning_rate: float = opt(1.0e-3, "Adam learning rate (adapted by the schedule)", exclusiveMinimum=0)
+    schedule: str = opt("adaptive", "adaptive (KL-based learning rate) or fixed", enum=["adaptive", "fixed"])
+    desired_kl: float = opt(0.01, "target KL of the adaptive schedule", exclusiveMinimum=0)
+    gamma: float = opt(0.99, "discount factor", minimum=0, maximum=1)
+    lam: float = opt(0.95, "GAE lambda", minimum=0, maximum=1)
+    max_grad_norm: float = opt(1.0, "gradient-norm clipping", exclusiveMinimum=0)
 
 
 @dataclass
 class PolicyConfig(PPOHyperparams):
     """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
 
-    num_envs: int = 1024
-    iterations: int = 100
-    steps_per_env: int = 24
-    checkpoint_every: int = 10
-    episode_length: int = 256
-    observation_noise: bool = True
-    tilt_termination: bool = True
-    termination_penalty: float = 0.0  # one-off training cost of an imagined fall (not in the task reward)
-    height_termination: bool = False  # also end imagined episodes whose kinematic base height is below the limit
-    kinematic_thigh_contacts: bool = False  # also flag thigh contacts that leg kinematics put on the floor
-    precision: str = "float32"  # "bfloat16": bf16 world-model steps in imagination and PPO update (mixed precision)
-    # closed-loop evaluation in the MuJoCo simulator
-    eval_episodes: int = 8
-    eval_episode_steps: int = 500
+    num_envs: int = opt(1024, "imagined robots stepped in parallel", minimum=1)
+    iterations: int = opt(100, "PPO iterations", minimum=1)
+    steps_per_env: int = opt(24, "PPO rollout length per iteration", minimum=1)
+    checkpoint_every: int = opt(
+        10, "iterations between checkpoints; each is scored in the simulator (true return over training)", minimum=1
+    )
+    episode_length: int = opt(256, "steps before a time-out (bootstrapped in PPO)", minimum=1)
+    observation_noise: bool = opt(True, "add the task's uniform observation noise to the policy's observations")
+    # The rule that labelled the falls in simulated data. The termination head sees one positive row per fall, and a
+    # model rolled past a fall has no data to follow: it drifts to states no robot reaches (|g| far from 1).
+    tilt_termination: bool = opt(
+        True, "also end an imagined episode when the predicted tilt passes the simulator's limit (60 deg)"
+    )
+    # Early on every task-reward step is negative (noisy actions are penalised more than tracking pays), so without
+    # it ending an episode early is the best the policy can do, and it learns to fall.
+    termination_penalty: float = opt(
+        0.0,
+        "one-off training cost of a predicted fall (not a time-out), logged as its own term, not in the task reward",
+        minimum=0,
+    )
+    # Height from the predicted joint positions and gravity (task.ground_clearance). The simulator ends episodes
+    # there, but base height is not in the state, so the model cannot predict a crouch ending in a "fall".
+    height_termination: bool = opt(
+        False,
+        "also end an imagined episode when the base, set on its lowest foot by leg kinematics, is below the "
+        "simulator's minimum height (0.2 m)",
+    )
+    # Within task.THIGH_CONTACT_GAP of the floor (task.ground_clearance). The data hold a thigh contact in 1-2 rows
+    # per 10,000, so the contact head never predicts one, and a policy learns to walk on its knees at no imagined
+    # cost (README: Why the policies fall).
+    kinematic_thigh_contacts: bool = opt(
+        False, "also count a thigh contact when leg kinematics put a thigh or upper shank on the floor"
+    )
+    precision: str = opt(
+        "float32",
+        "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision; hidden states, states, "
+        "rewards and weights stay float32)",
+        enum=PRECISIONS,
+    )
+    eval_episodes: int = opt(16, "closed-loop evaluation episodes in the MuJoCo simulator", minimum=1)
+    eval_episode_steps: int = opt(500, "steps per closed-loop evaluation episode", minimum=1)
 
 
 @dataclass
 class PPOConfig(PPOHyperparams):
     """Model-free PPO from scratch in the batched MuJoCo simulator; its recorded experience is the dataset."""
 
-    num_envs: int = 256
-    iterations: int = 1000
-    steps_per_env: int = 24
-    checkpoint_every: int = 50
-    episode_length: int = 1000  # 20 s, as upstream's real env
-    observation_noise: bool = True
-    pushes: bool = True
-    termination_penalty: float = 0.0  # one-off training cost of a fall, logged as its own term
-    threads: int = 2  # MuJoCo rollout threads
-    record_envs: int = 16  # envs whose whole experience (every stage of learning) becomes the `mixed` dataset
+    num_envs: int = opt(256, "simulated robots stepped together (mujoco.rollout)", minimum=1)
+    iterations: int = opt(1000, "PPO iterations", minimum=1)
+    steps_per_env: int = opt(24, "PPO rollout length per iteration", minimum=1)
+    checkpoint_every: int = opt(50, "iterations between checkpoints", minimum=1)
+    episode_length: int = opt(1000, "steps before a time-out (20 s at 50 Hz, as upstream's real env)", minimum=1)
+    observation_noise: bool = opt(True, "add the task's uniform observation noise to the policy's observations")
+    pushes: bool = opt(True, "push the robots on the task's schedule")
+    termination_penalty: float = opt(0.0, "one-off training cost of a fall, logged as its own term", minimum=0)
+    threads: int = opt(2, "MuJoCo rollout threads", minimum=1)
+    record_envs: int = opt(
+        16, "envs whose whole experience (every stage of learning) becomes the `mixed` dataset", minimum=0
+    )
 
 
 @dataclass
 class OnlineConfig(PPOHyperparams):
     """Online RWM (MBPO-PPO): real envs fill a replay buffer, the model is refined on it, PPO learns in imagination."""
 
-    iterations: int = 300
-    warmup_iterations: int = 20  # iterations that only collect real data and train the model
-    real_envs: int = 16  # simulated robots stepping the current policy (one replay stream each)
-    real_steps: int = 24  # steps per real env per iteration
-    real_episode_length: int = 1000
-    buffer_capacity: int = 4000  # rows per real env kept in the replay buffer
-    model_updates: int = 5  # world-model gradient steps per iteration
-    model_batch_size: int = 256  # windows per model step
-    model_learning_rate: float = 1.0e-3
-    offline_fraction: float = 0.0  # share of each model batch drawn from the offline dataset
-    num_envs: int = 1024  # imagined robots
-    steps_per_env: int = 24  # imagined steps per env per iteration (each iteration restarts from the buffer)
-    penalty: float = 0.0  # λ: RWM is λ = 0
-    observation_noise: bool = True
-    tilt_termination: bool = True
-    termination_penalty: float = 0.0
-    precision: str = "float32"
-    threads: int = 2  # MuJoCo rollout threads of the real envs
-    checkpoint_every: int = 20
-    init_policy: str = ""  # a policy checkpoint to fine-tune (e.g. results/ppo/policy_checkpoint.pt); "" = fresh
-    eval_episodes: int = 16
-    eval_episode_steps: int = 500
+    iterations: int = opt(300, "MBPO-PPO iterations", minimum=1)
+    warmup_iterations: int = opt(20, "iterations that only collect real data and train the model", minimum=0)
+    real_envs: int = opt(16, "simulated robots stepping the current policy (one replay-buffer stream each)", minimum=1)
+    real_steps: int = opt(24, "steps per real env per iteration", minimum=1)
+    real_episode_length: int = opt(1000, "steps before a real env times out", minimum=1)
+    buffer_capacity: int = opt(4000, "rows per real env kept in the replay buffer", minimum=2)
+    model_updates: int = opt(5, "world-model gradient steps per iteration", minimum=0)
+    model_batch_size: int = opt(256, "windows per world-model step", minimum=1)
+    model_learning_rate: float = opt(1.0e-3, "Adam learning rate of the world-model refinement", exclusiveMinimum=0)
+    offline_fraction: float = opt(0.0, "share of each model batch drawn from the offline dataset", minimum=0, maximum=1)
+    num_envs: int = opt(1024, "imagined robots, restarted from replay-buffer histories every iteration", minimum=1)
+    steps_per_env: int = opt(24, "imagined steps per env per iteration (also the imagined episode length)", minimum=1)
+    penalty: float = opt(0.0, "λ: imagined reward r - λ·u·dt (RWM: 0)", minimum=0)
+    observation_noise: bool = opt(True, "add the task's uniform observation noise to the policy's observations")
+    tilt_termination: bool = opt(
+        True, "also end an imagined episode when the predicted tilt passes the simulator's limit (60 deg)"
+    )
+    termination_penalty: float = opt(0.0, "one-off training cost of a predicted fall in imagination", minimum=0)
+    precision: str = opt(
+        "float32", "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision)", enum=PRECISIONS
+    )
+    threads: int = opt(2, "MuJoCo rollout threads of the real envs", minimum=1)
+    checkpoint_every: int = opt(20, "iterations between checkpoints", minimum=1)
+    init_policy: str = opt(
+        "", "a policy checkpoint to fine-tune (e.g. results/ppo/policy_checkpoint.pt); empty: a fresh policy"
+    )
 
 
 @dataclass
 class SweepConfig:
     """The penalty sweep: one policy per (λ, seed)."""
 
-    penalties: list[float] = field(default_factory=lambda: [0.0, 1.0, 5.0])
-    seeds: list[int] = field(default_factory=lambda: [0])
+    penalties: list[float] = opt(
+        [0.0, 1.0, 5.0],
+        "λ >= 0: imagined reward r - λ·u·dt, u = epistemic uncertainty",
+        minItems=1,
+        items={"minimum": 0},
+    )
+    seeds: list[int] = opt([0], "policy training seeds", minItems=1, items={"minimum": 0})
+    online: bool = opt(True, "also train the online RWM policy (section online) and score it in the sweep table")
 
 
 @dataclass
 class TrackingConfig:
     """Metrics always go to CSV; wandb only when enabled (offline unless mode says otherwise)."""
 
-    wandb: bool = False
-    wandb_mode: str = "offline"
-    wandb_project: str = "rwm-pipeline"
+    wandb: bool = opt(False, "also log metrics to Weights & Biases")
+    wandb_mode: str = opt("offline", "wandb mode", enum=["offline", "online", "disabled"])
+    wandb_project: str = opt("rwm-pipeline", "wandb project name")
 
 
 @dataclass
 class FiguresConfig:
     """Options that change only how figures look."""
 
-    dpi: int = 150
-    overview_seconds: float = 4.0
-    prediction_windows: int = 3
+    dpi: int = opt(150, "figure resolution (dots per inch)", minimum=30)
+    overview_seconds: float = opt(4.0, "seconds of the series shown in the overview figure", exclusiveMinimum=0)
+    prediction_windows: int = opt(3, "windows drawn (one page each) in the prediction figure", minimum=1)
 
 
 @dataclass
 class SeedsConfig:
     """One seed per stage (policies take theirs from ``sweep.seeds``); torch, numpy and MuJoCo use it."""
 
-    dataset: int = 1
-    ppo: int = 0
-    dynamics: int = 0
-    evaluation: int = 0
+    dataset: int = opt(1, "seed of the dataset collection", minimum=0)
+    ppo: int = opt(0, "seed of model-free PPO", minimum=0)
+    dynamics: int = opt(0, "seed of world-model pretraining", minimum=0)
+    online: int = opt(0, "seed of online RWM", minimum=0)
+    evaluation: int = opt(0, "seed of the world-model evaluation", minimum=0)
 
 
 @dataclass
 class Config:
-    device: str = "auto"  # "auto" picks CUDA when present, else "cpu"; or "cpu", "cuda", "cuda:1"
-    seeds: SeedsConfig = field(default_factory=SeedsConfig)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    online: OnlineConfig = field(default_factory=OnlineConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    figures: FiguresConfig = field(default_factory=FiguresConfig)
+    """The whole configuration file: one section per stage, plus ``device`` and ``seeds``."""
+
+    device: str = opt(
+        "auto",
+        "auto picks CUDA when present, else cpu; or cpu, cuda, cuda:N",
+        pattern="^(auto|cpu|cuda(:[0-9]+)?)$",
+    )
+    seeds: SeedsConfig = section(SeedsConfig, "one seed per stage; policies take theirs from sweep.seeds")
+    dataset: DatasetConfig = section(DatasetConfig, "where the rows come from and how they are windowed")
+    dynamics: DynamicsConfig = section(DynamicsConfig, "the ensemble GRU world model and its pretraining")
+    evaluation: EvaluationConfig = section(EvaluationConfig, "studies of the world model's prediction error")
+    ppo: PPOConfig = section(PPOConfig, "model-free PPO from scratch in the batched MuJoCo simulator")
+    policy: PolicyConfig = section(PolicyConfig, "MOPO-PPO in imagination and closed-loop evaluation")
+    online: OnlineConfig = section(OnlineConfig, "online RWM (MBPO-PPO): the simulator in the loop")
+    sweep: SweepConfig = section(SweepConfig, "the penalty sweep: one policy per (λ, seed)")
+    tracking: TrackingConfig = section(TrackingConfig, "metrics tracking (CSV always, wandb optionally)")
+    figures: FiguresConfig = section(FiguresConfig, "options that change only how figures look")
+
+
+# ---------------------------------------------------------------------------------------------------- JSON schema
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
+def _value_schema(tp: Any, constraints: dict[str, Any]) -> dict[str, Any]:
+    constraints = copy.deepcopy(constraints)  # every node its own (fields share enum lists)
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        items = _value_schema(item, constraints.pop("items", {}))
+        return {"type": "array", **constraints, "items": items}
+    return {"type": _JSON_TYPES[tp], **constraints}
+
+
+def section_schema(cls: type) -> dict[str, Any]:
+    """The JSON schema of config section ``cls``: its fields' types, constraints, defaults and help; no other keys."""
+    hints = typing.get_type_hints(cls)
+    properties: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        tp = hints[f.name]
+        doc = {"description": f.metadata["help"]} if "help" in f.metadata else {}
+        if dataclasses.is_dataclass(tp):
+            properties[f.name] = {**doc, **section_schema(tp)}  # type: ignore[arg-type]
+        else:
+            value = _value_schema(tp, f.metadata.get("schema", {}))
+            properties[f.name] = {**value, "default": _field_default(f), **doc}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a whole config file, generated from :class:`Config`."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": SCHEMA_DESCRIPTION,
+        **section_schema(Config),
+    }
+
+
+class _SchemaDumper(yaml.SafeDumper):
+    """One line per key (flow style for every value schema and list), block style for objects; no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
+    flow = data.get("type") not in (None, "object")
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_SchemaDumper.add_representer(dict, _represent_dict)
+_SchemaDumper.add_representer(list, _represent_list)
+
+
+def schema_text() -> str:
+    """``workflow/schemas/config.schema.yaml`` as :func:`write_schema` writes it."""
+    body = yaml.dump(config_schema(), Dumper=_SchemaDumper, sort_keys=False, allow_unicode=True, width=10_000)
+    return (
+        f"# Generated from the dataclasses in rwm_core/config.py by `{WRITE_SCHEMA_COMMAND}`: edit those, not this.\n"
+        + body
+    )
+
+
+def write_schema(path: str | Path = SCHEMA_FILE) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(schema_text(), encoding="utf-8")
+    return path
+
+
+def check_schema_file(path: str | Path = SCHEMA_FILE) -> None:
+    """Raise :class:`ConfigError` unless ``path`` holds the schema the dataclasses generate (not stale, not edited)."""
+    path = Path(path)
+    try:
+        written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(
+            f"{path}: cannot read the config schema ({e}); regenerate it: {WRITE_SCHEMA_COMMAND}"
+        ) from None
+    if written != config_schema():
+        raise ConfigError(
+            f"{path} differs from the schema generated from rwm_core/config.py (stale or edited by hand); "
+            f"regenerate it: {WRITE_SCHEMA_COMMAND}"
+        )
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
@@ -242,7 +451,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
             continue
         key = f"{where}.{name}" if where else name
         value = data[name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = _field_default(f)
         if dataclasses.is_dataclass(default):
             kwargs[name] = from_dict(type(default), value, key)
         else:
@@ -303,16 +512,18 @@ def parse_params(cls: type[T], params: str | None, where: str) -> T:
     return from_dict(cls, data, where)
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path, source: str = "config") -> Config:
-    """Check a raw config dict against the JSON schema, then build the typed :class:`Config`.
+def validate_config(config: dict[str, Any], schema_path: str | Path | None = None, source: str = "config") -> Config:
+    """Check a raw config dict against :func:`config_schema`, then build the typed :class:`Config`.
 
     Used by the Snakefile before any job runs: every problem is reported with its key path, e.g.
-    ``config: dynamics.batch_size: 'x' is not of type 'integer'``.
+    ``config: dynamics.batch_size: 'x' is not of type 'integer'``. ``schema_path`` (the workflow's
+    ``workflow/schemas/config.schema.yaml``), when given, is only checked to be the generated schema.
     """
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    if schema_path is not None:
+        check_schema_file(schema_path)
+    validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -330,3 +541,31 @@ def validate_config(config: dict[str, Any], schema_path: str | Path, source: str
         return from_dict(Config, config)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m rwm_core.config",
+        description="Write or check the JSON schema generated from the config dataclasses.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write-schema", action="store_true", help="write the schema file")
+    action.add_argument("--check-schema", action="store_true", help="exit 1 if the schema file is not up to date")
+    parser.add_argument("--path", type=Path, default=SCHEMA_FILE, help="schema file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.write_schema:
+        print(f"wrote {write_schema(args.path)}")
+        return 0
+    try:
+        check_schema_file(args.path)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{args.path} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,17 +18,10 @@ from rwm_core.data.synthetic import synthetic_rows
 from rwm_core.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "tiny_config.yaml"  # only its overrides of config.yaml: see tiny_config
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-# every final product of the tiny DAG; together they pull in every rule
-TINY_TARGETS = [
-    "results/penalty_sweep.pdf",
-    "results/penalty_sweep.csv",
-    "results/overview.pdf",
-    "results/prediction.pdf",
-    "results/uncertainty_error.pdf",
-    "results/noise_robustness.pdf",
-    "results/eval/dynamics.json",
-]
+# the default target, as in README's main command: rule `all` lists every final product, which pull in every rule
+TINY_TARGETS = ["all"]
 TASK = get_task("anymal_d_flat")
 BINARY = TASK.LAYOUT.binary_columns()
 
@@ -70,12 +63,27 @@ def tiny_world(tmp: Path, n_rows: int, rows_seed: int, history: int, model_seed:
     return model, ds
 
 
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied: mappings merge key by key, any other value (lists too) replaces."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = deep_merge(base[key], value) if both else value
+    return out
+
+
+def tiny_config() -> dict:
+    """The repository's config.yaml with the toy-size overrides of tests/tiny_config.yaml."""
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    return deep_merge(base, yaml.safe_load(TINY_CONFIG.read_text()) or {})
+
+
 def tiny_workdir(work: Path, overrides: dict[str, dict] | None = None) -> Path:
-    """A copy of the workflow in ``work``, config: tests/tiny_config.yaml with sections updated by ``overrides``."""
+    """A copy of the workflow in ``work``, config: :func:`tiny_config` with sections updated by ``overrides``."""
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", work / "Snakefile")
     shutil.copytree(REPO / "workflow", work / "workflow")
-    cfg = yaml.safe_load((REPO / "tests" / "tiny_config.yaml").read_text())
+    cfg = tiny_config()
     for section, values in (overrides or {}).items():
         cfg[section].update(values)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

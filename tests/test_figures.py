@@ -103,8 +103,12 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
             assert ckpts[-1]["return_mean"] == pytest.approx(rep["return_mean"], rel=1e-9, abs=1e-12)
             assert all(0.0 <= c["fall_rate"] <= 1.0 and c["episode_length_mean"] > 0 for c in ckpts)
         dirs.append(d)
-    table = sweep_table(dirs, tail=2)
-    assert list(table.columns) == list(SWEEP_COLUMNS)
+    full = sweep_table(dirs, tail=2)
+    assert list(full.columns) == list(SWEEP_COLUMNS)
+    assert full["method"].tolist() == ["mopo-ppo", "mopo-ppo", "standing"]  # standing: scored on the same episodes
+    stand = json.loads((dirs[0] / "sim_eval.json").read_text())["standing"]
+    assert full["sim_return"].iloc[2] == stand["return_mean"] and np.isnan(full["penalty"].iloc[2])
+    table = full.iloc[:2]
     assert table["penalty"].tolist() == [0.0, 2.0] and table["seed"].tolist() == [0, 0]
     assert np.isfinite(table["sim_return"]).all() and (table["sim_fall_rate"].between(0, 1)).all()
     # the model error on the policy's trajectories only where evaluate-policy was given the model (λ = 2)

@@ -9,10 +9,11 @@ import pytest
 import torch
 from conftest import tiny_world
 
+from rwm_core.config import PolicyConfig
 from rwm_core.data.dataset import Dataset
 from rwm_core.dynamics.model import SystemDynamicsEnsemble
 from rwm_core.dynamics.rollout import EnsembleRollout
-from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.imagination.env import ImaginationEnv
 
 H = 6
 
@@ -39,8 +40,8 @@ def make_env(
         with torch.no_grad():
             for head in model.auxiliary_heads:
                 head.termination_layers[2].bias.fill_(-50.0)
-    cfg = ImaginationConfig(n, length, noise, penalty, tilt_termination=not never_terminate)
-    return ImaginationEnv(model, ds.normalizer, ds, cfg, seed=seed)
+    cfg = PolicyConfig(num_envs=n, observation_noise=noise, tilt_termination=not never_terminate)
+    return ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=length, penalty=penalty, seed=seed)
 
 
 def test_reset_continues_from_the_window_and_matches_training_alignment(world) -> None:
@@ -139,8 +140,8 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
         for hd in model.state_heads:  # every member predicts the trunk rolled far over (g_z well above -0.5)
             hd.state_mean_layers[2].bias[g_z] += 50.0
     try:
-        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=tilt_termination)
-        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        cfg = PolicyConfig(num_envs=8, observation_noise=False, tilt_termination=tilt_termination)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
         _, _, dones, extras = env.step(torch.zeros(8, 12))
         assert bool(dones.all()) is tilt_termination
         assert not bool(extras["time_outs"].any())
@@ -159,8 +160,8 @@ def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> N
         for head in model.auxiliary_heads:  # every env predicts a termination at once
             head.termination_layers[2].bias.fill_(50.0)
     try:
-        cfg = ImaginationConfig(8, length, False, 0.0, tilt_termination=False, termination_penalty=3.0)
-        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        cfg = PolicyConfig(num_envs=8, observation_noise=False, tilt_termination=False, termination_penalty=3.0)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=length, seed=0)
         _, reward, dones, extras = env.step(torch.zeros(8, 12))
         assert bool(dones.all())
         step = extras["step"]
@@ -206,8 +207,8 @@ def test_height_termination_ends_crouched_episodes(world, crouch) -> None:
     simulator's limit) ends the episode even when the termination head and the tilt rule say no."""
     model, ds = world
     with predicted_kneel(world, crouch, "termination_layers"):
-        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, height_termination=True)
-        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        cfg = PolicyConfig(num_envs=8, observation_noise=False, tilt_termination=False, height_termination=True)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
         _, _, dones, _ = env.step(torch.zeros(8, 12))
         assert bool(dones.all()) is crouch
 
@@ -218,8 +219,10 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
     as thigh contacts even though the contact head predicts none; without it the kneel is free."""
     model, ds = world
     with predicted_kneel(world, True, "contact_layers"):
-        cfg = ImaginationConfig(8, 256, False, 0.0, tilt_termination=False, kinematic_thigh_contacts=kinematic)
-        env = ImaginationEnv(model, ds.normalizer, ds, cfg, seed=0)
+        cfg = PolicyConfig(
+            num_envs=8, observation_noise=False, tilt_termination=False, kinematic_thigh_contacts=kinematic
+        )
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
         env.step(torch.zeros(8, 12))
         thigh = env.contacts[:, : ds.layout.block("thigh_contact").stop - ds.layout.block("thigh_contact").start]
         charged = env.episode_sums["undesired_contacts"]

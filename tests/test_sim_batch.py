@@ -7,10 +7,11 @@ import pytest
 import torch
 from rsl_rl.env import VecEnv
 
+from rwm_core.config import PPOConfig
 from rwm_core.sim.batch import BatchedQuadruped
 from rwm_core.sim.evaluate import SimEnv
 from rwm_core.sim.robot import QuadrupedSim
-from rwm_core.sim.vec_env import SimVecEnv, SimVecEnvConfig
+from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tasks import anymal_d_flat as task
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 
@@ -58,7 +59,7 @@ def test_batched_env_equals_the_single_robot_env(n):
     """Observation, reward terms and falls of SimVecEnv equal SimEnv's, for the same start, command and actions."""
     refs = [SimEnv(seed=10 + i, observation_noise=False, pushes=False) for i in range(n)]
     ref_obs = np.stack([r.reset() for r in refs])
-    env = SimVecEnv(SimVecEnvConfig(num_envs=n, observation_noise=False, pushes=False))
+    env = SimVecEnv(PPOConfig(num_envs=n, observation_noise=False, pushes=False, record_envs=0))
     try:
         ids = np.arange(n)
         env.sim.reset(ids, np.array([_yaw(r.sim) for r in refs]))
@@ -88,7 +89,7 @@ def test_batched_env_equals_the_single_robot_env(n):
 
 
 def test_vec_env_interface_time_outs_and_logs():
-    env = SimVecEnv(SimVecEnvConfig(num_envs=3, episode_length=5, record_envs=2), seed=0)
+    env = SimVecEnv(PPOConfig(num_envs=3, episode_length=5, record_envs=2), seed=0)
     try:
         assert isinstance(env, VecEnv)
         obs = env.get_observations()
@@ -112,7 +113,7 @@ def test_vec_env_interface_time_outs_and_logs():
 
 def test_vec_env_is_deterministic():
     def run() -> list[float]:
-        env = SimVecEnv(SimVecEnvConfig(num_envs=4), seed=3)
+        env = SimVecEnv(PPOConfig(num_envs=4, record_envs=0), seed=3)
         gen = torch.Generator().manual_seed(0)
         out = []
         for _ in range(30):

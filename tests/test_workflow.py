@@ -57,5 +57,7 @@ def test_validate_rule_fails_cleanly_without_files(tmp_path: Path) -> None:
     work = make_workdir(tmp_path, {"dataset": {"source": "dir", "dir": str(tmp_path / "empty")}})
     proc = snakemake(work, "results/data/validation.json")
     assert proc.returncode != 0
-    assert "no data files" in proc.stdout + proc.stderr
+    log = "results/logs/validate_dataset.log"  # the job's stdout and stderr, kept after the failure
+    assert log in proc.stdout + proc.stderr  # Snakemake's error message names it
+    assert "no data files" in (work / log).read_text()
     assert not (work / "results/data/validation.json").exists()

@@ -32,8 +32,8 @@ def test_every_figure_exists_with_pages(tiny_run: Path) -> None:
 def test_sweep_csv_has_one_row_per_penalty_and_seed(tiny_run: Path) -> None:
     cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
     full = pd.read_csv(tiny_run / "results/penalty_sweep.csv")
-    assert list(full["method"]) == ["mopo-ppo"] * (len(full) - 2) + ["model-free-ppo", "standing"]
-    for method in ("model-free-ppo", "standing"):  # the references, scored on the same simulator episodes
+    assert list(full["method"]) == ["mopo-ppo"] * (len(full) - 3) + ["online-rwm", "model-free-ppo", "standing"]
+    for method in ("online-rwm", "model-free-ppo", "standing"):  # the references, scored on the same simulator episodes
         ref = full[full["method"] == method]
         assert ref["sim_return"].notna().all() and ref["sim_fall_rate"].between(0, 1).all(), method
     table = full[full["method"] == "mopo-ppo"]
@@ -66,7 +66,7 @@ def declared_outputs(work: Path) -> dict[str, str]:
 def test_every_output_has_a_manifest_with_the_required_fields(tiny_run: Path) -> None:
     outputs = declared_outputs(tiny_run)
     rules = set(outputs.values())
-    assert len(rules) == 14, sorted(rules)  # every rule of the default DAG but `all`
+    assert len(rules) == 17, sorted(rules)  # every rule of the default DAG but `all`
     covered: dict[str, dict] = {}
     for name in outputs:
         path = tiny_run / name
@@ -114,6 +114,8 @@ def dry_run(work: Path, config: dict | None = None) -> dict[str, int]:
     jobs = scheduled_jobs(proc.stdout + proc.stderr)
     if not jobs:
         assert "Nothing to be done" in proc.stdout + proc.stderr
+    else:  # the target, `all` (no command), waits for every final product, so it is scheduled with any job
+        assert jobs.pop("all") == 1, jobs
     return jobs
 
 
@@ -122,8 +124,9 @@ def test_nothing_to_do_after_a_complete_run(tiny_run: Path) -> None:
 
 
 SWEEP = {"penalty_sweep": 1, "plot_penalty_sweep": 1}
-FIGURES = ("plot_overview", "plot_prediction", "plot_uncertainty", "plot_noise_robustness", "plot_penalty_sweep")
-REDRAW = {"plot_penalty_sweep": 1}
+FIGURES = (
+    "plot_overview", "plot_prediction", "plot_uncertainty", "plot_noise_robustness", "plot_online", "plot_penalty_sweep"
+)  # fmt: skip
 DOWNSTREAM_OF_WORLD_MODEL = {
     "pretrain_dynamics": 1,
     "evaluate_dynamics": 1,
@@ -134,6 +137,9 @@ DOWNSTREAM_OF_WORLD_MODEL = {
     "train_policy": 2,
     "evaluate_policy": 2,
     "evaluate_ppo": 1,  # also scores the world model on the PPO policy's trajectories
+    "train_online": 1,
+    "evaluate_online": 1,
+    "plot_online": 1,
     **SWEEP,
 }
 
@@ -149,29 +155,33 @@ DOWNSTREAM_OF_WORLD_MODEL = {
         pytest.param({"dynamics": {"learning_rate": 0.002}}, DOWNSTREAM_OF_WORLD_MODEL, id="world-model-param"),
         pytest.param({"seeds": {"dynamics": 7}}, DOWNSTREAM_OF_WORLD_MODEL, id="world-model-seed"),
         pytest.param({"figures": {"dpi": 61}}, dict.fromkeys(FIGURES, 1), id="figure-dpi"),
-        # the sweep figure lists every other figure as input (so README's one target builds them all): it is redrawn
-        pytest.param({"figures": {"overview_seconds": 1.0}}, {"plot_overview": 1, **REDRAW}, id="figure-overview"),
-        pytest.param({"figures": {"prediction_windows": 2}}, {"plot_prediction": 1, **REDRAW}, id="figure-windows"),
+        pytest.param({"figures": {"overview_seconds": 1.0}}, {"plot_overview": 1}, id="figure-overview"),
+        pytest.param({"figures": {"prediction_windows": 2}}, {"plot_prediction": 1}, id="figure-windows"),
         pytest.param(
             {"policy": {"entropy_coef": 0.01}}, {"train_policy": 2, "evaluate_policy": 2, **SWEEP}, id="policy-param"
         ),
-        pytest.param({"policy": {"eval_episodes": 2}}, {"evaluate_policy": 2, **SWEEP}, id="policy-eval-only"),
+        pytest.param(
+            {"policy": {"eval_episodes": 2}},
+            {"evaluate_policy": 2, "evaluate_ppo": 1, "evaluate_online": 1, **SWEEP},  # all scored alike
+            id="policy-eval-only",
+        ),
     ],
 )
 def test_an_edit_schedules_only_the_stale_jobs(tiny_run: Path, edit: dict, expected: dict[str, int]) -> None:
     assert dry_run(tiny_run, edit) == expected
 
 
-def test_the_sweep_figure_alone_schedules_every_stage(tmp_path: Path) -> None:
-    """README's main command names one target; it must still run every stage of the study."""
+def test_the_default_target_all_schedules_every_stage(tmp_path: Path) -> None:
+    """README's main command names no target: `all`, the first rule, lists the final products; they run every stage."""
     work = tiny_workdir(tmp_path)
-    proc = run_snakemake(work, "--dry-run", "results/penalty_sweep.pdf", timeout=180)
+    proc = run_snakemake(work, "--dry-run", timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = scheduled_jobs(proc.stdout)
     every_rule = {
         "train_ppo", "evaluate_ppo", "validate_dataset", "plot_overview", "pretrain_dynamics", "evaluate_dynamics",
         "evaluate_uncertainty", "plot_uncertainty", "plot_prediction", "plot_noise_robustness", "train_policy",
-        "evaluate_policy", "penalty_sweep", "plot_penalty_sweep",
+        "evaluate_policy", "penalty_sweep", "plot_penalty_sweep", "train_online", "evaluate_online", "plot_online",
+        "all",
     }  # fmt: skip
     assert set(jobs) == every_rule
 
@@ -183,6 +193,6 @@ def test_report_collects_every_figure_and_the_numbers(tiny_run: Path, tmp_path: 
     added = set(re.findall(r"Adding (\S+) \(", proc.stdout + proc.stderr))
     assert added == {
         "overview.pdf", "uncertainty_error.pdf", "prediction.pdf", "noise_robustness.pdf", "penalty_sweep.pdf",
-        "penalty_sweep.csv", "dynamics.json", "uncertainty_error.json",
+        "penalty_sweep.csv", "dynamics.json", "uncertainty_error.json", "online.pdf",
     }  # fmt: skip
     assert report.stat().st_size > 100_000

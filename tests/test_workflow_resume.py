@@ -3,7 +3,8 @@
 A real run of the tiny config (longer training, a checkpoint every 2 iterations) through the local profile is
 killed with SIGKILL (process group: Snakemake and its job) as soon as the first training checkpoint exists. Then:
 the final outputs are missing, a dry run schedules the training job again, and the rerun continues from the last
-checkpoint (its log line and the manifest's ``resumed_from`` say which iteration), with the full metrics history.
+checkpoint (its log line, in the job's log file, and the manifest's ``resumed_from`` say which iteration), with the
+full metrics history.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ def test_killed_pretraining_resumes_from_its_last_checkpoint(work: Path) -> None
     k, _ = run_until_checkpoint(work, MODEL, out / "checkpoints")
     assert 0 < k < PRETRAIN_ITERATIONS
     assert not (out / "model.pt").exists() and not (out / "manifest.json").exists()
-    dry, log = rerun(work, MODEL)
+    dry, _ = rerun(work, MODEL)
     assert scheduled_jobs(dry) == {"pretrain_dynamics": 1}, dry[-3000:]
+    log = (work / "results/logs/pretrain_dynamics.log").read_text()  # the rerun job's stdout and stderr
     assert f"pretrain: resuming from results/dynamics/checkpoints/iter_{k:06d}.pt (iteration {k} of" in log
     manifest = artifacts.read_manifest(out)
     assert manifest["resumed_from"] == k
@@ -132,8 +134,9 @@ def test_killed_policy_training_resumes_from_its_last_checkpoint(work: Path) -> 
     assert 0 < k < POLICY_ITERATIONS
     for name in ("policy.pt", "policy.onnx", "policy_checkpoint.pt", "manifest.json"):
         assert not (out / name).exists(), name
-    dry, log = rerun(work, f"{POLICY}/policy.pt")
+    dry, _ = rerun(work, f"{POLICY}/policy.pt")
     assert scheduled_jobs(dry) == {"train_policy": 1}, dry[-3000:]
+    log = (work / "results/logs/train_policy/lambda0_seed0.log").read_text()
     assert f"train-policy: resuming from {POLICY}/checkpoints/iter_{k:06d}.pt (iteration {k} of" in log
     manifest = artifacts.read_manifest(out)
     assert manifest["resumed_from"] == k

@@ -52,8 +52,8 @@ def _sim_columns(sim: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def model_free_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
-    """Summarise a `rwm train-ppo` directory: trained in the simulator, so it has no imagined figures."""
+def reference_row(policy_dir: str | Path, method: str = "model-free-ppo") -> dict[str, Any]:
+    """Summarise a `rwm train-ppo` or `rwm train-online` directory by its simulator score (no λ sweep figures)."""
     from rwm_core.loaders import load_json_file
 
     d = Path(policy_dir)
@@ -63,7 +63,7 @@ def model_free_row(policy_dir: str | Path, tail: int = 10) -> dict[str, Any]:
     sim_path = d / "sim_eval.json"
     sim = load_json_file(sim_path, "a policy evaluation (rwm evaluate-policy)") if sim_path.exists() else {}
     return {
-        "method": "model-free-ppo",
+        "method": method,
         "penalty": float("nan"),
         "seed": -1 if seed is None else int(seed),
         "iterations": int(metrics["iteration"].max()),
@@ -121,14 +121,18 @@ def term_gap(policy_dir: str | Path, tail: int = 10) -> pd.DataFrame:
 
 
 def sweep_table(
-    policy_dirs: list[str | Path], tail: int = 10, model_free: list[str | Path] | tuple = ()
+    policy_dirs: list[str | Path],
+    tail: int = 10,
+    model_free: list[str | Path] | tuple = (),
+    online: list[str | Path] | tuple = (),
 ) -> pd.DataFrame:
-    """MOPO-PPO rows sorted by (λ, seed), then the model-free PPO policies, then standing (one row: every
-    evaluation scores standing on the same episodes)."""
+    """MOPO-PPO rows sorted by (λ, seed), then the online RWM and model-free PPO policies, then standing (one row:
+    every evaluation scores standing on the same episodes)."""
     rows = [policy_row(d, tail) for d in policy_dirs]
     rows.sort(key=lambda r: (r["penalty"], r["seed"]))
-    rows += [model_free_row(d, tail) for d in model_free]
-    for d in [*policy_dirs, *model_free]:
+    rows += [reference_row(d, "online-rwm") for d in online]
+    rows += [reference_row(d, "model-free-ppo") for d in model_free]
+    for d in [*policy_dirs, *online, *model_free]:
         sim_path = Path(d) / "sim_eval.json"
         if sim_path.exists():
             standing = json.loads(sim_path.read_text())["standing"]

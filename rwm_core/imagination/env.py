@@ -14,8 +14,7 @@ The offline pipeline has one dataset, so upstream's split of resets between an "
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -29,32 +28,16 @@ from rwm_core.runtime import matmul_dtype
 from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 
-@dataclass
-class ImaginationConfig:
-    """What the env needs from the policy section (kept small so the env can be built without a config file)."""
+class ImaginationSettings(Protocol):
+    """The config keys the env reads; the ``policy`` and ``online`` sections (:mod:`rwm_core.config`) have them,
+    and their help text says what each does. ``height_termination`` and ``kinematic_thigh_contacts`` are read when
+    the section has them (``policy``) and are off otherwise (``online``)."""
 
-    num_envs: int = 1024
-    episode_length: int = 256
-    observation_noise: bool = True
-    penalty: float = 0.0
-    # Also end an episode when the predicted projected gravity is tilted past the task's limit (the rule that
-    # labelled the falls in simulated data). The termination head sees one positive row per fall, and a model
-    # rolled past a fall has no data to follow: it drifts to states no robot reaches (|g| far from 1).
-    tilt_termination: bool = True
-    # A one-off cost on a predicted termination (not a time-out), added to the reward PPO optimises and logged as
-    # its own term. Why: early on every task-reward step is negative (noisy actions are penalised more than
-    # tracking pays), so without it ending an episode early is the best the policy can do, and it learns to fall.
-    termination_penalty: float = 0.0
-    # Also end an episode when the base, resting on its lowest point by leg kinematics from the predicted joint
-    # positions and gravity, is below the simulator's minimum height (task.base_height). The simulator ends
-    # episodes there, but base height is not in the state, so the model cannot predict a crouch ending in a "fall".
-    height_termination: bool = False
-    # Also count a thigh contact when leg kinematics put a thigh or upper shank within task.THIGH_CONTACT_GAP of the
-    # floor (task.ground_clearance). The data hold a thigh contact in 1-2 rows per 10,000, so the contact head never
-    # predicts one, and a policy learns to walk on its knees at no imagined cost (README: Why the policies fall).
-    kinematic_thigh_contacts: bool = False
-    # "bfloat16": the world model's matrix products and gates in bf16 (hidden states, states, rewards stay float32)
-    precision: str = "float32"
+    num_envs: int
+    observation_noise: bool
+    tilt_termination: bool
+    termination_penalty: float
+    precision: str
 
 
 class ImaginationEnv:
@@ -65,21 +48,30 @@ class ImaginationEnv:
         model: torch.nn.Module,
         normalizer: Normalizer,
         dataset: Dataset,
-        cfg: ImaginationConfig,
+        cfg: ImaginationSettings,
+        *,
+        episode_length: int,
+        penalty: float = 0.0,
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
+        """``cfg``: a config section (e.g. :class:`rwm_core.config.PolicyConfig`), read once here. ``episode_length``:
+        steps before a time-out; ``penalty``: λ of the penalised reward ``r - λ·u·dt``."""
         self.device = torch.device(device)
         self.cfg = cfg
+        self.tilt_termination = bool(cfg.tilt_termination)
+        self.termination_penalty = float(cfg.termination_penalty)
+        self.height_termination = bool(getattr(cfg, "height_termination", False))
+        self.kinematic_thigh_contacts = bool(getattr(cfg, "kinematic_thigh_contacts", False))
         self.task = dataset.task
         t = self.task
         lay = dataset.layout
         self.layout = lay
         self.num_envs = cfg.num_envs
         self.num_actions = lay.action_dim
-        self.max_episode_length = cfg.episode_length
+        self.max_episode_length = episode_length
         self.dt = float(t.STEP_DT)
-        self.penalty = float(cfg.penalty)
+        self.penalty = float(penalty)
         self.history = dataset.history
         self.normalizer = normalizer
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -211,15 +203,15 @@ class ImaginationEnv:
         contacts = (pred.contact_logits > 0).to(nxt.dtype)
         terminated = (pred.termination_logits > 0).reshape(-1)
         n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
-        if self.cfg.tilt_termination:
+        if self.tilt_termination:
             terminated = terminated | self.task.mdp.tilted(self._block(nxt, "projected_gravity"))
-        if self.cfg.height_termination or self.cfg.kinematic_thigh_contacts:
+        if self.height_termination or self.kinematic_thigh_contacts:
             height, thigh_gap = self.task.ground_clearance(
                 self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity")
             )
-            if self.cfg.height_termination:
+            if self.height_termination:
                 terminated = terminated | self.task.mdp.too_low(height)
-            if self.cfg.kinematic_thigh_contacts:
+            if self.kinematic_thigh_contacts:
                 touching = (thigh_gap < self.task.THIGH_CONTACT_GAP).to(contacts.dtype)
                 contacts[:, :n_thigh] = torch.maximum(contacts[:, :n_thigh], touching)
         u = pred.epistemic
@@ -238,7 +230,7 @@ class ImaginationEnv:
         penalised = total - self.penalty * u * self.dt
         # time-outs are not failures: an episode that reaches its length is bootstrapped, not punished
         time_outs = self.episode_length_buf + 1 >= self.max_episode_length
-        cost = (terminated & ~time_outs).to(total.dtype) * self.cfg.termination_penalty
+        cost = (terminated & ~time_outs).to(total.dtype) * self.termination_penalty
         terms = {**terms, "termination": -cost}
         penalised = penalised - cost
 

@@ -58,6 +58,8 @@ def plot_penalty_sweep(
                 axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing")
             if "sim_return_model_free" in refs:
                 axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
+            if "sim_return_online" in refs:
+                axes[2].axhline(refs["sim_return_online"], color="tab:cyan", ls="-.", label="online RWM")
             axes[2].set_title("true return of each checkpoint (MuJoCo)")
             axes[2].set_ylabel("episode return (unpenalised)")
         for ax in axes:
@@ -91,7 +93,9 @@ def plot_penalty_sweep(
             axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing (zero action)")
         if "sim_return_model_free" in refs:
             axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
-        if "sim_return_standing" in refs or "sim_return_model_free" in refs:
+        if "sim_return_online" in refs:
+            axes[2].axhline(refs["sim_return_online"], color="tab:cyan", ls="-.", label="online RWM")
+        if any(k in refs for k in ("sim_return_standing", "sim_return_model_free", "sim_return_online")):
             axes[2].legend(fontsize=8)
         axes[2].set_title("true return in the MuJoCo simulator")
         axes[2].set_ylabel("episode return (unpenalised)")

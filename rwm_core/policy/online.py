@@ -26,13 +26,13 @@ from rsl_rl.algorithms import PPO
 from tensordict import TensorDict
 
 from rwm_core import artifacts
-from rwm_core.config import DynamicsConfig, OnlineConfig, TrackingConfig, from_dict, to_dict
+from rwm_core.config import DynamicsConfig, OnlineConfig, PPOConfig, TrackingConfig, from_dict, to_dict
 from rwm_core.data.dataset import Dataset, window_batch
 from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.rollout import autoregressive_predict
 from rwm_core.dynamics.train import training_step
 from rwm_core.evaluation.prediction import relative_error
-from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.imagination.env import ImaginationEnv
 from rwm_core.policy.export import export_actor
 from rwm_core.policy.ppo import _env_state, _restore_env
 from rwm_core.policy.replay import ReplayBuffer
@@ -47,24 +47,26 @@ from rwm_core.policy.train import (
     read_checkpoint,
 )
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
-from rwm_core.sim.vec_env import SimVecEnv, SimVecEnvConfig
+from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tracking import MetricsTracker
 
 MODEL_FILE = "model.pt"  # the world model as refined online
 ERROR_STEPS = (1, 8)
 PPO_LOSSES = ("value", "surrogate", "entropy")  # what rsl-rl's PPO.update() returns
-RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "eval_episodes", "eval_episode_steps", "threads"})
+RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "threads"})
 
 
-def _imagination_config(cfg: OnlineConfig) -> ImaginationConfig:
-    return ImaginationConfig(
-        num_envs=cfg.num_envs,
-        episode_length=cfg.steps_per_env,  # every iteration restarts from fresh buffer histories
+def real_env_config(cfg: OnlineConfig) -> PPOConfig:
+    """The real envs' settings, in the ``ppo`` section's terms (what :class:`SimVecEnv` reads): every env records
+    its rows; no fall cost (only the task reward of the real steps is logged)."""
+    return PPOConfig(
+        num_envs=cfg.real_envs,
+        episode_length=cfg.real_episode_length,
         observation_noise=cfg.observation_noise,
-        penalty=cfg.penalty,
-        tilt_termination=cfg.tilt_termination,
-        termination_penalty=cfg.termination_penalty,
-        precision=cfg.precision,
+        pushes=True,
+        termination_penalty=0.0,
+        threads=cfg.threads,
+        record_envs=cfg.real_envs,
     )
 
 
@@ -117,17 +119,7 @@ def train_online(
     ckpt.check_layout(loaded, data.layout, model, f"dataset {dataset}")
     init_state = read_checkpoint(cfg.init_policy) if cfg.init_policy else None
     out.mkdir(parents=True, exist_ok=True)
-    real = SimVecEnv(
-        SimVecEnvConfig(
-            num_envs=cfg.real_envs,
-            episode_length=cfg.real_episode_length,
-            observation_noise=cfg.observation_noise,
-            pushes=True,
-            threads=cfg.threads,
-            record_envs=cfg.real_envs,
-        ),
-        seed=seed,
-    )
+    real = SimVecEnv(real_env_config(cfg), seed=seed)
     try:
         return _run(loaded, data, out, cfg, seed, dev, resume, tracking, progress, real, init_state, model, dataset)
     finally:
@@ -160,7 +152,10 @@ def _run(
     fresh_error = _FreshError(buffer, history, cfg.real_steps)
     for p in world.parameters():
         p.requires_grad_(False)
-    env = ImaginationEnv(world, normalizer, data, _imagination_config(cfg), device=dev, seed=seed)
+    # every iteration restarts the imagined envs from fresh buffer histories: an episode lasts one iteration
+    env = ImaginationEnv(
+        world, normalizer, data, cfg, episode_length=cfg.steps_per_env, penalty=cfg.penalty, device=dev, seed=seed
+    )
     env.cfg_dict = to_dict(cfg)
     offline_starts = torch.from_numpy(data.split(0.0)[0]) if cfg.offline_fraction > 0 else None
 

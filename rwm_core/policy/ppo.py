@@ -10,6 +10,7 @@ stop and TorchScript/ONNX export as ``rwm train-policy``; the first ``record_env
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import pickle
@@ -36,25 +37,13 @@ from rwm_core.policy.train import (
 )
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 from rwm_core.sim.record import ExperienceRecorder
-from rwm_core.sim.vec_env import SimVecEnv, SimVecEnvConfig
+from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 from rwm_core.tracking import MetricsTracker
 
 EXPERIENCE_DIR = "experience"
 EXPERIENCE_STATE = "experience.pkl"  # the recorder at a checkpoint, beside it (resume continues the streams)
 RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "threads"})
-
-
-def env_config(cfg: PPOConfig) -> SimVecEnvConfig:
-    return SimVecEnvConfig(
-        num_envs=cfg.num_envs,
-        episode_length=cfg.episode_length,
-        observation_noise=cfg.observation_noise,
-        pushes=cfg.pushes,
-        termination_penalty=cfg.termination_penalty,
-        threads=cfg.threads,
-        record_envs=cfg.record_envs,
-    )
 
 
 def _experience_path(checkpoint: Path) -> Path:
@@ -83,7 +72,7 @@ def train_ppo(
     set_threads()
     seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
-    env = SimVecEnv(env_config(cfg), seed=seed, device=dev)
+    env = SimVecEnv(cfg, seed=seed, device=dev)
     try:
         return _train(env, out, cfg, seed, dev, resume, tracking, progress)
     finally:
@@ -334,9 +323,7 @@ def collect_dataset(
     std = state["actor_state_dict"]["distribution.std_param"].detach().float()
     set_threads()
     seed_everything(seed)
-    env_cfg = env_config(cfg)
-    env_cfg.num_envs = env_cfg.record_envs = num_envs
-    env = SimVecEnv(env_cfg, seed=seed)
+    env = SimVecEnv(dataclasses.replace(cfg, num_envs=num_envs, record_envs=num_envs), seed=seed)
     gen = torch.Generator().manual_seed(seed)
     steps = max(1, math.ceil((rows - num_envs) / num_envs))
     try:

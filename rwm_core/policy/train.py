@@ -22,7 +22,7 @@ from rwm_core.artifacts import atomic_path
 from rwm_core.config import PolicyConfig, TrackingConfig, to_dict
 from rwm_core.data.dataset import Dataset
 from rwm_core.errors import InputError, RwmError
-from rwm_core.imagination.env import ImaginationConfig, ImaginationEnv
+from rwm_core.imagination.env import ImaginationEnv
 from rwm_core.loaders import KIND_NAMES, POLICY, load_torch_file, one_line, require_keys
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
@@ -137,22 +137,7 @@ def train_policy(
     check_layout(loaded, data.layout, model, f"dataset {dataset}")
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable: a failure writes nothing
     env = ImaginationEnv(
-        world_model,
-        normalizer,
-        data,
-        ImaginationConfig(
-            num_envs=cfg.num_envs,
-            episode_length=cfg.episode_length,
-            observation_noise=cfg.observation_noise,
-            penalty=penalty,
-            tilt_termination=cfg.tilt_termination,
-            termination_penalty=cfg.termination_penalty,
-            height_termination=cfg.height_termination,
-            kinematic_thigh_contacts=cfg.kinematic_thigh_contacts,
-            precision=cfg.precision,
-        ),
-        device=dev,
-        seed=seed,
+        world_model, normalizer, data, cfg, episode_length=cfg.episode_length, penalty=penalty, device=dev, seed=seed
     )
     env.cfg_dict = to_dict(cfg)  # rsl-rl reads env.cfg for logging only
     train_cfg = ppo_config(cfg)

@@ -13,8 +13,7 @@ so a trainer can keep the experience of its own learning as a dataset (:mod:`rwm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,26 +25,29 @@ from rwm_core.tasks import anymal_d_flat as task
 from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 
-@dataclass
-class SimVecEnvConfig:
-    """What the batched simulator env needs (the `ppo` config section passes its keys)."""
+class SimEnvSettings(Protocol):
+    """The config keys the env reads: those of the ``ppo`` section (:class:`rwm_core.config.PPOConfig`, whose help
+    text says what each does); online RWM passes a ``PPOConfig`` with its real envs' values."""
 
-    num_envs: int = 256
-    episode_length: int = 1000  # steps before a time-out (20 s at 50 Hz, as upstream's real env)
-    observation_noise: bool = True
-    pushes: bool = True
-    termination_penalty: float = 0.0  # one-off training cost of a fall, logged as its own term
-    threads: int = 2  # MuJoCo rollout threads
-    record_envs: int = 0  # the first k envs report their rows every step
+    num_envs: int
+    episode_length: int  # steps before a time-out
+    observation_noise: bool
+    pushes: bool
+    termination_penalty: float  # one-off training cost of a fall, logged as its own term
+    threads: int  # MuJoCo rollout threads
+    record_envs: int  # the first k envs report their rows every step
 
 
 class SimVecEnv(VecEnv):
     """Batched MuJoCo robots with the task's observation, commands, pushes, terminations and rewards."""
 
-    def __init__(self, cfg: SimVecEnvConfig, seed: int = 0, device: torch.device | str = "cpu") -> None:
+    def __init__(self, cfg: SimEnvSettings, seed: int = 0, device: torch.device | str = "cpu") -> None:
+        """``cfg`` is read once here."""
         if cfg.record_envs > cfg.num_envs:
             raise ValueError(f"record_envs ({cfg.record_envs}) must not exceed num_envs ({cfg.num_envs})")
         self.cfg = cfg
+        self.pushes = bool(cfg.pushes)
+        self.termination_penalty = float(cfg.termination_penalty)
         self.device = torch.device(device)
         self.num_envs = n = int(cfg.num_envs)
         self.num_actions = 12
@@ -133,7 +135,7 @@ class SimVecEnv(VecEnv):
         fell = task.mdp.fallen(torch.from_numpy(self.sim.trunk_contact), b["projected_gravity"], height)
         self.episode_length_buf += 1
         time_outs = (self.episode_length_buf >= self.max_episode_length) & ~fell
-        cost = fell.float() * self.cfg.termination_penalty
+        cost = fell.float() * self.termination_penalty
         terms = {**terms, "termination": -cost}
         reward = total - cost
         dones = fell | time_outs
@@ -153,7 +155,7 @@ class SimVecEnv(VecEnv):
         self.command_timer -= 1
         self._sample_commands(np.flatnonzero((self.command_timer <= 0) & ~done_np))
         push = np.zeros(0, dtype=np.int64)
-        if self.cfg.pushes:
+        if self.pushes:
             self.push_timer -= 1
             push = np.flatnonzero((self.push_timer <= 0) & ~done_np)
             if push.size:

@@ -1,11 +1,56 @@
-# Path helpers and per-section params. Each rule gets only the config it depends on, as a JSON string, so that
-# Snakemake's params trigger reruns exactly the stale stages. Figure-only options (the `figures` section) reach only
-# the plot_* rules. Every rule also declares the manifest its command writes (README: "What the stages write").
+# Shared by workflow/rules/*.smk: the checked configuration (CFG), path helpers, per-section params and every
+# input or params function (the stage files hold only their rules). Each job gets only the config it depends on, as
+# a JSON string, so that Snakemake's params trigger reruns exactly the stale stages. Figure-only options (the
+# `figures` section) reach only the plot_* rules. Every job writes the manifest it declares (README: "What the stages
+# write"); its command's output (progress, summary, errors) goes to its log, results/logs/<name>[/<wildcards>].log.
 
 import json
 from dataclasses import asdict
+from glob import glob
+from pathlib import Path
+
+import yaml
+from snakemake.utils import update_config
+
+from rwm_core.config import ConfigError, validate_config
 
 RESULTS = "results"
+SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+
+
+def typed_cli_value(value, schema):
+    """``value`` from ``--config``, with the types ``schema`` (a node of the JSON schema) asks for.
+
+    Snakemake reads a nested ``--config`` value such as ``sweep={"penalties":[0,2]}`` with YAML's BaseLoader, which
+    leaves every scalar in it a string ("0", "true"). Where the schema wants no string, such a string is read as
+    YAML, as ``--configfile`` would read it; anything that is still wrong is left for the schema check to report.
+    """
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: typed_cli_value(item, properties.get(key, {})) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed_cli_value(item, schema.get("items", {})) for item in value]
+    wanted = schema.get("type")
+    if not isinstance(value, str) or wanted in (None, "string"):
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str) and wanted == "number":  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return parsed
+
+
+# config.yaml, then --configfile, then --config (Snakemake's order), checked before any job runs.
+update_config(config, typed_cli_value(dict(workflow.config_settings.config), yaml.safe_load(SCHEMA.read_text())))
+try:
+    CFG = validate_config(config, SCHEMA, "config")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 def section_json(obj, drop=(), keep=None):
@@ -30,6 +75,32 @@ def dataset_source_dir():
     if CFG.dataset.source == "sim":
         return f"{RESULTS}/sim"
     return CFG.dataset.dir
+
+
+def dataset_inputs(wildcards):
+    """Input of validate_dataset: the directory a stage writes (sources sim and ppo), or the user's files."""
+    if CFG.dataset.source in ("sim", "ppo"):
+        return dataset_source_dir()  # written by simulate_dataset, train_ppo or collect_ppo_dataset
+    # The user's files; none (or a bad directory) makes `rwm validate` fail with a clear message.
+    return sorted(glob(f"{CFG.dataset.dir}/state_action_data_*.csv"))
+
+
+def dataset_dir(wildcards, input):
+    """The directory `rwm validate` reads: its input directory, or dataset.dir (which holds its input files)."""
+    return input[0] if CFG.dataset.source in ("sim", "ppo") else CFG.dataset.dir
+
+
+def policy_dirs(wildcards, input):
+    """The MOPO-PPO policy directories of the sweep, one per (λ, seed)."""
+    return " ".join(sorted({str(Path(p).parent) for p in input.metrics}))
+
+
+def sweep_references(wildcards, input):
+    """The reference policies of the sweep table and figure: model-free PPO and, with sweep.online, online RWM."""
+    references = f"--model-free {Path(input.ppo_sim).parent}"
+    if CFG.sweep.online:
+        references += f" --online {Path(input.online_sim).parent}"
+    return references
 
 
 def penalty_tag(value):

@@ -1,19 +1,12 @@
 # Data stages: simulate_dataset (MuJoCo) -> validate_dataset (checks + the dataset artifact).
 # Its figure is plot_overview (figures.smk), so figure options never invalidate the dataset.
 
-from glob import glob
-
-
-def _validate_inputs(wildcards):
-    if CFG.dataset.source in ("sim", "ppo"):
-        return dataset_source_dir()  # written by simulate_dataset, train_ppo or collect_ppo_dataset
-    # The user's files; none (or a bad directory) makes `rwm validate` fail with a clear message.
-    return sorted(glob(f"{CFG.dataset.dir}/state_action_data_*.csv"))
-
 
 rule simulate_dataset:
     output:
         csv_dir=directory(f"{RESULTS}/sim"),
+    log:
+        f"{RESULTS}/logs/simulate_dataset.log",
     params:
         sim=section_json(CFG.dataset.sim, drop=("workers",)),
         seed=CFG.seeds.dataset,
@@ -21,13 +14,16 @@ rule simulate_dataset:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../envs/rwm.yaml"
     shell:
         "rwm simulate --out {output.csv_dir} --seed {params.seed} --workers {threads} --params {params.sim:q}"
+        " > {log} 2>&1"
 
 
 rule validate_dataset:
     input:
-        _validate_inputs,
+        dataset_inputs,
     output:
         report=f"{RESULTS}/data/validation.json",
         rows=f"{RESULTS}/data/rows.npy",
@@ -35,12 +31,16 @@ rule validate_dataset:
         normalization=f"{RESULTS}/data/normalization.json",
         meta=f"{RESULTS}/data/dataset.json",
         manifest=f"{RESULTS}/data/manifest.json",
+    log:
+        f"{RESULTS}/logs/validate_dataset.log",
     params:
         section=section_json(CFG.dataset, drop=("source", "kind", "policy_rows", "medium_fraction", "dir", "sim")),
-        data_dir=dataset_source_dir(),
-        out_dir=f"{RESULTS}/data",
+        data_dir=dataset_dir,
+        out_dir=lambda wildcards, output: str(Path(output.manifest).parent),
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/rwm.yaml"
     shell:
-        "rwm validate {params.data_dir:q} --out {params.out_dir} --params {params.section:q}"
+        "rwm validate {params.data_dir:q} --out {params.out_dir} --params {params.section:q} > {log} 2>&1"

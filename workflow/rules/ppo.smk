@@ -14,19 +14,23 @@ rule train_ppo:
         metrics=f"{PPO_DIR}/metrics.csv",
         experience=directory(f"{PPO_DIR}/experience"),
         manifest=f"{PPO_DIR}/manifest.json",
+    log:
+        f"{RESULTS}/logs/train_ppo.log",
     params:
         section=section_json(CFG.ppo),
         tracking=section_json(CFG.tracking),
         seed=CFG.seeds.ppo,
         device=CFG.device,
-        out_dir=PPO_DIR,
+        out_dir=lambda wildcards, output: str(Path(output.manifest).parent),
     threads: CFG.ppo.threads
     resources:
         mem_mb=4000,
         runtime=240,
+    conda:
+        "../envs/rwm.yaml"
     shell:
         "RWM_THREADS={threads} rwm train-ppo --out {params.out_dir} --resume --seed {params.seed}"
-        " --device {params.device} --params {params.section:q} --tracking {params.tracking:q}"
+        " --device {params.device} --params {params.section:q} --tracking {params.tracking:q} > {log} 2>&1"
 
 
 rule collect_ppo_dataset:
@@ -34,6 +38,8 @@ rule collect_ppo_dataset:
         checkpoint=rules.train_ppo.output.checkpoint,
     output:
         csv_dir=directory(f"{RESULTS}/ppo_data/{{kind}}"),
+    log:
+        f"{RESULTS}/logs/collect_ppo_dataset/{{kind}}.log",
     wildcard_constraints:
         kind="random|medium|expert",
     params:
@@ -41,15 +47,17 @@ rule collect_ppo_dataset:
         rows=CFG.dataset.policy_rows,
         medium_fraction=CFG.dataset.medium_fraction,
         seed=CFG.seeds.dataset,
-        policy_dir=PPO_DIR,
+        policy_dir=lambda wildcards, input: str(Path(input.checkpoint).parent),
     threads: CFG.ppo.threads
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../envs/rwm.yaml"
     shell:
         "RWM_THREADS={threads} rwm collect-ppo --policy {params.policy_dir} --kind {wildcards.kind}"
         " --rows {params.rows} --medium-fraction {params.medium_fraction} --seed {params.seed}"
-        " --out {output.csv_dir} --params {params.section:q} --quiet"
+        " --out {output.csv_dir} --params {params.section:q} --quiet > {log} 2>&1"
 
 
 rule evaluate_ppo:
@@ -61,13 +69,17 @@ rule evaluate_ppo:
     output:
         report=f"{PPO_DIR}/sim_eval.json",
         manifest=manifest_of(f"{PPO_DIR}/sim_eval.json"),
+    log:
+        f"{RESULTS}/logs/evaluate_ppo.log",
     params:
         section=section_json(CFG.policy, keep=("eval_episodes", "eval_episode_steps", "observation_noise")),
         seed=CFG.seeds.evaluation,
-        policy_dir=PPO_DIR,
+        policy_dir=lambda wildcards, input: str(Path(input.actor).parent),
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../envs/rwm.yaml"
     shell:
         "RWM_THREADS=1 rwm evaluate-policy --policy {params.policy_dir} --out {output.report} --seed {params.seed}"
-        " --model {input.model} --checkpoints --params {params.section:q} --quiet"
+        " --model {input.model} --checkpoints --params {params.section:q} --quiet > {log} 2>&1"
