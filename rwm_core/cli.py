@@ -377,10 +377,14 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
         model=args.model,
         checkpoints=args.checkpoints,
     )
+    # the workflow rule that scores this kind of policy directory (by the stage that trained it)
+    trained_by = Path(args.policy) / "manifest.json"
+    trainer = json.loads(trained_by.read_text()).get("stage") if trained_by.exists() else None
+    stage = {"train_ppo": "evaluate_ppo", "train_online": "evaluate_online"}.get(trainer, "evaluate_policy")
     _record(
         args,
         args.out,
-        stage="evaluate_policy",
+        stage=stage,
         config={k: getattr(cfg, k) for k in EVAL_CONFIG_KEYS},
         inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)]
         + ([Path(args.model)] if args.model else [])
