@@ -543,18 +543,61 @@ def validate_config(config: dict[str, Any], schema_path: str | Path | None = Non
         raise ConfigError(f"{source}: {e}") from None
 
 
+REFERENCE_FILE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+
+
+def config_reference() -> str:
+    """docs/configuration.md: every key of every section with its default and help, from the dataclasses."""
+
+    def fmt(v: Any) -> str:
+        return "`" + (json.dumps(v) if not isinstance(v, str) else (v or '""')) + "`"
+
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the dataclasses in `rwm_core/config.py` (`python -m rwm_core.config --write-reference`); a",
+        "test fails when it is stale. `config.yaml` holds exactly these defaults; each Snakemake rule receives only",
+        "the section it depends on, so an edit reruns only the stale stages.",
+        "",
+    ]
+
+    def table(cls: type, prefix: str) -> None:
+        rows, nested = [], []
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            value = getattr(defaults, f.name)
+            if dataclasses.is_dataclass(value):
+                nested.append((f, type(value)))
+                continue
+            rows.append(f"| `{f.name}` | {fmt(value)} | {f.metadata.get('help', '')} |")
+        if rows:
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            lines.extend([f"## `{prefix}`" if prefix else "## top level", "", doc, "", "| key | default | meaning |",
+                          "|---|---|---|", *rows, ""])  # fmt: skip
+        for f, sub in nested:
+            table(sub, f"{prefix}.{f.name}" if prefix else f.name)
+
+    table(Config, "")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m rwm_core.config",
-        description="Write or check the JSON schema generated from the config dataclasses.",
+        description="Write or check the JSON schema and the configuration reference generated from the dataclasses.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write-schema", action="store_true", help="write the schema file")
     action.add_argument("--check-schema", action="store_true", help="exit 1 if the schema file is not up to date")
+    action.add_argument("--write-reference", action="store_true", help="write docs/configuration.md")
     parser.add_argument("--path", type=Path, default=SCHEMA_FILE, help="schema file (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.write_reference:
+        REFERENCE_FILE.write_text(config_reference())
+        print(f"wrote {REFERENCE_FILE}")
+        return 0
     if args.write_schema:
         print(f"wrote {write_schema(args.path)}")
         return 0

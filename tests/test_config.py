@@ -170,3 +170,10 @@ def test_snakemake_stops_before_any_job(tmp_path: Path, edit, fragment: str) -> 
     assert proc.returncode != 0
     assert fragment in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_configuration_reference_is_up_to_date():
+    """docs/configuration.md is generated from the dataclasses; regenerate it with --write-reference."""
+    from rwm_core.config import REFERENCE_FILE, config_reference
+
+    assert REFERENCE_FILE.read_text() == config_reference(), "run: python -m rwm_core.config --write-reference"
