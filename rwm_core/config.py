@@ -233,14 +233,16 @@ class PolicyConfig(PPOHyperparams):
 class PPOConfig(PPOHyperparams):
     """Model-free PPO from scratch in the batched MuJoCo simulator; its recorded experience is the dataset."""
 
-    num_envs: int = opt(256, "simulated robots stepped together (mujoco.rollout)", minimum=1)
-    iterations: int = opt(1000, "PPO iterations", minimum=1)
+    num_envs: int = opt(1024, "simulated robots stepped together (mujoco.rollout)", minimum=1)
+    iterations: int = opt(700, "PPO iterations (700 x 1024 envs x 24 steps = 17.2M env-steps: walks)", minimum=1)
     steps_per_env: int = opt(24, "PPO rollout length per iteration", minimum=1)
-    checkpoint_every: int = opt(50, "iterations between checkpoints", minimum=1)
+    checkpoint_every: int = opt(100, "iterations between checkpoints", minimum=1)
     episode_length: int = opt(1000, "steps before a time-out (20 s at 50 Hz, as upstream's real env)", minimum=1)
     observation_noise: bool = opt(True, "add the task's uniform observation noise to the policy's observations")
     pushes: bool = opt(True, "push the robots on the task's schedule")
-    termination_penalty: float = opt(0.0, "one-off training cost of a fall, logged as its own term", minimum=0)
+    termination_penalty: float = opt(
+        2.0, "one-off training cost of a fall, logged as its own term (stops PPO learning to fall first)", minimum=0
+    )
     threads: int = opt(2, "MuJoCo rollout threads", minimum=1)
     record_envs: int = opt(
         16, "envs whose whole experience (every stage of learning) becomes the `mixed` dataset", minimum=0
@@ -257,7 +259,7 @@ class OnlineConfig(PPOHyperparams):
     real_steps: int = opt(24, "steps per real env per iteration", minimum=1)
     real_episode_length: int = opt(1000, "steps before a real env times out", minimum=1)
     buffer_capacity: int = opt(4000, "rows per real env kept in the replay buffer", minimum=2)
-    model_updates: int = opt(5, "world-model gradient steps per iteration", minimum=0)
+    model_updates: int = opt(1, "world-model gradient steps per iteration", minimum=0)
     model_batch_size: int = opt(256, "windows per world-model step", minimum=1)
     model_learning_rate: float = opt(1.0e-3, "Adam learning rate of the world-model refinement", exclusiveMinimum=0)
     offline_fraction: float = opt(0.0, "share of each model batch drawn from the offline dataset", minimum=0, maximum=1)
@@ -268,7 +270,7 @@ class OnlineConfig(PPOHyperparams):
     tilt_termination: bool = opt(
         True, "also end an imagined episode when the predicted tilt passes the simulator's limit (60 deg)"
     )
-    termination_penalty: float = opt(0.0, "one-off training cost of a predicted fall in imagination", minimum=0)
+    termination_penalty: float = opt(2.0, "one-off training cost of a predicted fall in imagination", minimum=0)
     precision: str = opt(
         "float32", "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision)", enum=PRECISIONS
     )
