@@ -87,3 +87,15 @@ def test_resume_gives_the_uninterrupted_result(run, tmp_path):
         assert torch.equal(wa[k], wb[k]), k
     for f in sorted((run / EXPERIENCE_DIR).glob("*")):
         assert f.read_bytes() == (part / EXPERIENCE_DIR / f.name).read_bytes(), f.name
+
+
+@pytest.mark.parametrize("kind", ["random", "medium", "expert"])
+def test_dataset_kinds_roll_out_their_checkpoint_and_validate_without_warnings(run, tmp_path, kind):
+    from rwm_core.policy.ppo import collect_dataset
+
+    out = tmp_path / kind
+    summary = collect_dataset(run, kind, out, rows=200, cfg=PPOConfig(**TINY), seed=0, num_envs=4, progress=False)
+    assert summary["iteration"] == {"random": 0, "medium": 2, "expert": 4}[kind]  # medium: nearest 0.3 x 4 = 1.2
+    assert summary["files"] == 4 and summary["rows"] >= 200
+    report = validate_dataset(out, tmp_path / "data", DatasetConfig(history=4, forecast=2), progress=False)
+    assert report["warnings"] == [] and report["rows"] == summary["rows"]
