@@ -36,7 +36,7 @@ WORLD_MODEL_STATE_KEY = "system_dynamics_state_dict"  # upstream's key; ours kee
 KIND_NAMES = {
     WORLD_MODEL: "a world-model checkpoint (from `rwm pretrain`)",
     UPSTREAM_WORLD_MODEL: f"an upstream-format world-model file (weights under '{WORLD_MODEL_STATE_KEY}' only)",
-    POLICY: "a policy checkpoint (from `rwm train-policy`)",
+    POLICY: "a policy checkpoint (from `rwm train-policy`, `train-ppo` or `train-online`)",
     UPSTREAM_POLICY: "an rsl-rl policy checkpoint of the old format ('model_state_dict')",
     TORCHSCRIPT: "a TorchScript module (an exported actor such as policy.pt)",
 }

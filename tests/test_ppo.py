@@ -99,3 +99,14 @@ def test_dataset_kinds_roll_out_their_checkpoint_and_validate_without_warnings(r
     assert summary["files"] == 4 and summary["rows"] >= 200
     report = validate_dataset(out, tmp_path / "data", DatasetConfig(history=4, forecast=2), progress=False)
     assert report["warnings"] == [] and report["rows"] == summary["rows"]
+
+
+def test_resume_with_a_truncated_experience_file_is_one_clear_error(run, tmp_path):
+    from rwm_core.errors import InputError
+
+    part = tmp_path / "part"
+    train_ppo(part, PPOConfig(**{**TINY, "iterations": 2}), seed=1, device="cpu", progress=False)
+    pkl = next((part / "checkpoints").glob("*.experience.pkl"))
+    pkl.write_bytes(pkl.read_bytes()[:100])
+    with pytest.raises(InputError, match=r"experience.pkl: expected the recorded experience"):
+        train_ppo(part, PPOConfig(**TINY), seed=1, device="cpu", resume=True, progress=False)

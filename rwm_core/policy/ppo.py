@@ -57,6 +57,20 @@ def _save_experience(path: Path, recorder: ExperienceRecorder | None) -> None:
         pickle.dump(recorder.state_dict(), f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _load_experience(path: Path) -> ExperienceRecorder:
+    """The recorder saved beside a checkpoint; anything else is one InputError line, not a traceback."""
+    from rwm_core.loaders import check_file, fail, one_line
+
+    expected = "the recorded experience saved with this checkpoint"
+    check_file(path, expected, "remove the checkpoints to start from scratch")
+    try:
+        with open(path, "rb") as f:
+            return ExperienceRecorder.from_state_dict(pickle.load(f))
+    except Exception as e:  # truncated or foreign: unpickling fails in many ways
+        raise fail(path, expected, f"an unreadable file ({one_line(str(e)) or type(e).__name__})",
+                   "remove the checkpoints to start from scratch") from None  # fmt: skip
+
+
 def train_ppo(
     out_dir: str | Path,
     cfg: PPOConfig,
@@ -118,8 +132,7 @@ def _train(
         restore = state.get("metrics_csv")
         _restore_env(env, state["env_state"])
         if recorder is not None:
-            with open(_experience_path(path), "rb") as f:
-                recorder = ExperienceRecorder.from_state_dict(pickle.load(f))
+            recorder = _load_experience(_experience_path(path))
     logger = MetricsTracker(
         out / METRICS_FILE,
         tracking,
