@@ -232,3 +232,11 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
         else:
             assert float(thigh.abs().sum()) == 0.0
             assert float(charged.abs().sum()) == 0.0
+
+
+def test_the_imagination_env_declares_rsl_rls_vecenv_interface():
+    from rsl_rl.env import VecEnv
+
+    from rwm_core.imagination.env import ImaginationEnv
+
+    assert issubclass(ImaginationEnv, VecEnv)

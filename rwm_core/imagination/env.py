@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
 from rwm_core.data.dataset import Dataset
@@ -40,7 +41,7 @@ class ImaginationSettings(Protocol):
     precision: str
 
 
-class ImaginationEnv:
+class ImaginationEnv(VecEnv):
     """Batched imagined robots with rsl-rl's ``VecEnv`` interface (observation group ``policy``)."""
 
     def __init__(
