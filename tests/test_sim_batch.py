@@ -76,7 +76,10 @@ def test_batched_env_equals_the_single_robot_env(n):
                 if not alive[i]:
                     continue
                 o, rew, terms, fell = r.step(a[i].astype(np.float64))
-                assert reward[i].item() == pytest.approx(rew, abs=1e-6)
+                # the task reward is the single robot's; PPO's reward also carries the one-off fall cost
+                assert extras["step"]["reward"][i].item() == pytest.approx(rew, abs=1e-6)
+                cost = env.termination_penalty if fell else 0.0
+                assert reward[i].item() == pytest.approx(rew - cost, abs=1e-6)
                 assert bool(dones[i]) == fell
                 if fell:
                     alive[i] = False
