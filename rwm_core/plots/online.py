@@ -45,7 +45,7 @@ def plot_online(metrics: pd.DataFrame, path: str | Path, dpi: int = 150, smooth:
             ax.set_xlabel("online iteration")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-        fig.suptitle("Online RWM (MBPO-PPO): the model improves on the policy's data and imagination meets reality")
+        fig.suptitle("Online RWM (MBPO-PPO): model error on fresh real data, and imagined against true reward")
         fig.tight_layout()
         pdf.savefig(fig, dpi=dpi)
         plt.close(fig)
