@@ -94,7 +94,7 @@ class DatasetConfig:
 
 @dataclass
 class DynamicsConfig:
-    """Ensemble GRU world model and its dual-autoregressive pretraining (SPEC §2, §3)."""
+    """Ensemble GRU world model and its dual-autoregressive pretraining (RWM, RWM-U)."""
 
     ensemble_size: int = opt(5, "B: ensemble members; 1 = RWM, 5 = RWM-U", minimum=1)
     hidden_size: int = opt(256, "GRU hidden units per layer", minimum=1)
@@ -161,7 +161,7 @@ _HIDDEN = {"minItems": 1, "items": {"minimum": 1}}
 
 @dataclass
 class PPOHyperparams:
-    """rsl-rl-lib PPO with MLP actor and critic (SPEC §5); shared by MOPO-PPO in imagination, online RWM and
+    """rsl-rl-lib PPO with MLP actor and critic (the papers' settings); shared by MOPO-PPO, online RWM and
     model-free PPO."""
 
     actor_hidden: list[int] = opt([128, 128, 128], "hidden layer sizes of the actor MLP", **_HIDDEN)
@@ -184,7 +184,7 @@ class PPOHyperparams:
 
 @dataclass
 class PolicyConfig(PPOHyperparams):
-    """MOPO-PPO in imagination (SPEC §4, §5) and closed-loop evaluation in the simulator."""
+    """MOPO-PPO in imagination (RWM-U) and closed-loop evaluation in the simulator."""
 
     num_envs: int = opt(1024, "imagined robots stepped in parallel", minimum=1)
     iterations: int = opt(100, "PPO iterations", minimum=1)
