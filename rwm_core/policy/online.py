@@ -248,9 +248,8 @@ def _run(
                 if n_off:
                     pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
                     rows = torch.cat([rows, data.gather(pick.numpy())])
-                terms, gnorm = training_step(
-                    world, optimizer, _to(window_batch(rows.to(dev), normalizer, lay), dev), history, dyn_cfg, gen
-                )
+                batch = window_batch(rows.to(dev), normalizer, lay)  # already on the device
+                terms, gnorm = training_step(world, optimizer, batch, history, dyn_cfg, gen)
                 if not torch.isfinite(gnorm):
                     raise PolicyTrainingError(f"non-finite world-model loss at iteration {it + 1}: {terms}")
                 losses.append(float(terms["total"]))
@@ -334,7 +333,3 @@ def _run(
     alg.eval_mode()
     export_actor(alg.get_policy(), out)
     return {"seed": seed, "iterations": cfg.iterations, "resumed_from": start_iter, **last_row}
-
-
-def _to(batch: Any, dev: torch.device) -> Any:
-    return type(batch)(*(getattr(batch, f).to(dev) for f in ("states", "actions", "contacts", "terminations")))
