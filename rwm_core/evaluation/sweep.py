@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,52 @@ def sweep_table(
 def write_sweep_csv(df: pd.DataFrame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def sweep_inputs(policy_dirs: Iterable[str | Path]) -> list[Path]:
+    """The files the sweep reads from each directory, in order: what its manifests list as inputs."""
+    return [
+        Path(d) / name for d in policy_dirs for name in ("metrics.csv", "sim_eval.json") if (Path(d) / name).exists()
+    ]
+
+
+Key = tuple[float, int]  # (λ, seed) of a MOPO-PPO run
+
+
+@dataclass
+class SweepFigureData:
+    """What the sweep figure draws beside the table (:func:`rwm_core.plots.sweep.plot_penalty_sweep`)."""
+
+    curves: dict[Key, pd.DataFrame] = field(default_factory=dict)  # metrics.csv per run
+    gaps: dict[Key, pd.DataFrame] = field(default_factory=dict)  # term_gap per run
+    true_curves: dict[Key, pd.DataFrame] = field(default_factory=dict)  # true return per scored checkpoint
+    references: dict[str, float] = field(default_factory=dict)  # the table's attrs: reference lines of the figure
+
+
+def sweep_figure_data(table: pd.DataFrame, policy_dirs: list[str | Path], tail: int = 10) -> SweepFigureData:
+    """Load the training curves, reward-term gaps, true-return curves and reference returns of a sweep table.
+
+    Why apart from :func:`sweep_table`: only the figure needs them, and the table alone stays cheap to write.
+    ``references`` holds the mean true return of standing (over the runs' evaluations), of the model-free PPO
+    and of the online RWM rows, where there are any: ``table.attrs`` for the figure.
+    """
+    data = SweepFigureData()
+    standing = []
+    for d in map(Path, policy_dirs):
+        row = policy_row(d, tail)
+        key = (row["penalty"], row["seed"])
+        data.curves[key] = pd.read_csv(d / "metrics.csv")
+        data.gaps[key] = term_gap(d, tail)
+        sim = d / "sim_eval.json"
+        if sim.exists():
+            report = json.loads(sim.read_text())
+            standing.append(report["standing"]["return_mean"])
+            # the true return of every checkpoint (`rwm evaluate-policy --checkpoints`), when scored
+            data.true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
+    if standing:
+        data.references["sim_return_standing"] = float(sum(standing) / len(standing))
+    for method, key in (("model-free-ppo", "sim_return_model_free"), ("online-rwm", "sim_return_online")):
+        ref = table[table["method"] == method]["sim_return"].dropna()
+        if len(ref):
+            data.references[key] = float(ref.mean())
+    return data
