@@ -1,22 +1,24 @@
 """`rwm <command>`: argument parsing only; every command is one library call.
 
 Each stage takes its config section as ``--params JSON`` (what the Snakemake rules pass); keys left out keep the
-defaults of :mod:`rwm_core.config`, which equal the shipped ``config.yaml``. Every command that writes an artifact
-ends by writing its manifest through :func:`_record` (format and location: :mod:`rwm_core.artifacts`).
+defaults of :mod:`rwm_core.config`, which equal the shipped ``config.yaml``. A command parses its config, calls
+its stage in :mod:`rwm_core.stages` (which writes the artifact's manifest, with this command line) and prints
+what the stage says.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rwm_core import __version__
 from rwm_core.errors import RwmError
+
+if TYPE_CHECKING:
+    from rwm_core.config import EvaluationConfig
+    from rwm_core.stages import StageResult, TrainOptions
 
 PARAMS_HELP = (
     "JSON object (or @file.json) overriding keys of the config section {section!r}; "
@@ -45,479 +47,144 @@ def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
 
 
-def _record(
-    args: argparse.Namespace,
-    artifact: str | Path,
-    *,
-    stage: str,
-    config: Any,
-    inputs: list[Any],
-    seed: int | None = None,
-    device: str = "cpu",
-    outputs: list[str | Path] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write ``artifact``'s manifest; called last, so a manifest on disk means its artifact is complete."""
-    from rwm_core.artifacts import write_manifest
-
-    write_manifest(
-        artifact,
-        outputs=outputs,
-        stage=stage,
-        command=["rwm", *args.argv],
-        config=config,
-        inputs=inputs,
-        seed=seed,
-        device=device,
-        started=args.started,
-        extra=extra,
-    )
-
-
-def _device(name: str) -> str:
-    """The device a command resolved ``--device`` to (what its manifest records)."""
-    from rwm_core.runtime import resolve_device
-
-    return str(resolve_device(name))
-
-
-def _print_summary(summary: dict[str, Any], keys: Sequence[str]) -> None:
-    parts = [f"{k}={summary[k]}" for k in keys if k in summary]
-    print("; ".join(parts))
-
-
-# ---------------------------------------------------------------- commands
-def cmd_validate(args: argparse.Namespace) -> int:
-    from rwm_core.config import DatasetConfig, parse_params, to_dict
-    from rwm_core.data.io import STREAMS_FILE
-    from rwm_core.data.validate import validate_dataset
-
-    cfg = parse_params(DatasetConfig, args.params, "dataset")
-    report = validate_dataset(args.data_dir, args.out, cfg, progress=not args.quiet)
-    data_dir = Path(args.data_dir)
-    inputs: list[Any] = [{"path": str(data_dir / f["file"]), "sha256": f["sha256"]} for f in report["files"]]
-    if (data_dir / STREAMS_FILE).exists():
-        inputs.append(data_dir / STREAMS_FILE)
-    _record(args, args.out, stage="validate_dataset", config=to_dict(cfg), inputs=inputs)
-    print(
-        f"validated {report['rows']} rows in {len(report['files'])} file(s): {report['episodes']} episode(s), "
-        f"{report['valid_windows']} valid windows (H={report['history']}, F={report['forecast']}), "
-        f"{len(report['warnings'])} warning(s) -> {args.out}"
-    )
-    for w in report["warnings"]:
+def _show(done: StageResult) -> int:
+    """Print what a stage did (its warnings to stderr); the exit status of a command that got this far is 0."""
+    print(done.message)
+    for w in done.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
+def _training(args: argparse.Namespace) -> TrainOptions:
+    """The options every training command passes on as they are."""
+    from rwm_core.stages import TrainOptions
+
+    return TrainOptions(seed=args.seed, device=args.device, resume=args.resume, progress=not args.quiet)
+
+
+def _evaluation(args: argparse.Namespace) -> tuple[EvaluationConfig, dict[str, Any]]:
+    """The config and options of the world-model studies (see :func:`_add_model_evaluation_args`)."""
+    from rwm_core.config import EvaluationConfig, parse_params
+
+    cfg = parse_params(EvaluationConfig, args.params, "evaluation")
+    return cfg, {"val_fraction": args.val_fraction, "seed": args.seed, "device": args.device, "run": args.run}
+
+
+# ---------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rwm_core import stages
+    from rwm_core.config import DatasetConfig, parse_params
+
+    cfg = parse_params(DatasetConfig, args.params, "dataset")
+    return _show(stages.validate(args.data_dir, args.out, cfg, progress=not args.quiet, run=args.run))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from rwm_core.config import SimConfig, parse_params, to_dict
-    from rwm_core.data.io import STREAMS_FILE, list_data_files
-    from rwm_core.sim.collect import simulate
+    from rwm_core import stages
+    from rwm_core.config import SimConfig, parse_params
 
     cfg = parse_params(SimConfig, args.params, "dataset.sim")
-    rows = args.rows if args.rows is not None else cfg.rows
-    workers = args.workers if args.workers is not None else cfg.workers
-    summary = simulate(
-        args.out,
-        rows=rows,
-        seed=args.seed,
-        rows_per_file=cfg.rows_per_file,
-        workers=workers,
-        progress=not args.quiet,
+    return _show(
+        stages.simulate(
+            args.out, cfg, rows=args.rows, workers=args.workers, seed=args.seed, progress=not args.quiet, run=args.run
+        )
     )
-    _record(
-        args,
-        args.out,
-        stage="simulate_dataset",
-        config={**to_dict(cfg), "rows": rows, "workers": workers},
-        inputs=[],
-        seed=args.seed,
-        outputs=[f.path for f in list_data_files(args.out)] + [Path(args.out) / STREAMS_FILE],
-        extra={"summary": summary},
-    )
-    print(json.dumps(summary, indent=2))
-    return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from rwm_core.config import DynamicsConfig, TrackingConfig, parse_params, to_dict
-    from rwm_core.dynamics.train import METRICS_FILE, MODEL_FILE, pretrain
+    from rwm_core import stages
+    from rwm_core.config import DynamicsConfig, TrackingConfig, parse_params
 
     cfg = parse_params(DynamicsConfig, args.params, "dynamics")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
-    summary = pretrain(
-        args.dataset,
-        args.out,
-        cfg,
-        tracking=tracking,
-        seed=args.seed,
-        device=args.device,
-        resume=args.resume,
-        progress=not args.quiet,
-    )
-    out = Path(args.out)
-    _record(
-        args,
-        out,
-        stage="pretrain_dynamics",
-        config=to_dict(cfg),
-        inputs=[args.dataset],
-        seed=args.seed,
-        device=_device(args.device),
-        outputs=[out / MODEL_FILE, out / METRICS_FILE],
-        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
-    )
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
+    return _show(stages.pretrain(args.dataset, args.out, cfg, tracking, _training(args), run=args.run))
 
 
-def cmd_evaluate_dynamics(args: argparse.Namespace) -> int:
-    from rwm_core.config import EvaluationConfig, parse_params, to_dict
-    from rwm_core.evaluation.prediction import evaluate_dynamics
+def cmd_evaluate_model(args: argparse.Namespace) -> int:
+    from rwm_core import stages
 
-    cfg = parse_params(EvaluationConfig, args.params, "evaluation")
-    report = evaluate_dynamics(
-        args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
-    )
-    _record(
-        args,
-        args.out,
-        stage="evaluate_dynamics",
-        config=to_dict(cfg),
-        inputs=[args.model, args.dataset],
-        seed=args.seed,
-        device=_device(args.device),
-        extra={"val_fraction": args.val_fraction},
-    )
-    s = report["summary"]
-    k = s["compare_steps"]
-    at = ", ".join(f"step {step}: {s['model_at'][step]:.3f} vs {s['baseline_at'][step]:.3f}" for step in s["model_at"])
-    print(
-        f"relative AR error over {report['n_windows']} held-out windows x {report['horizon']} steps: model "
-        f"{s['model_mean']:.3f} vs hold-last-state {s['baseline_mean']:.3f} ({at}); beats the baseline at every "
-        f"step up to {k}: {s['beats_baseline_every_step']} -> {args.out}"
-    )
-    return 0
+    cfg, options = _evaluation(args)
+    study = args.command.removeprefix("evaluate-")  # evaluate-dynamics, evaluate-uncertainty
+    return _show(stages.evaluate_model(study, args.model, args.dataset, args.out, cfg, **options))
 
 
 def cmd_train_policy(args: argparse.Namespace) -> int:
-    from rwm_core.config import PolicyConfig, TrackingConfig, parse_params, to_dict
-    from rwm_core.policy.train import OUTPUT_FILES, train_policy
+    from rwm_core import stages
+    from rwm_core.config import PolicyConfig, TrackingConfig, parse_params
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
-    summary = train_policy(
-        args.model,
-        args.dataset,
-        args.out,
-        cfg,
-        penalty=args.penalty,
-        seed=args.seed,
-        device=args.device,
-        resume=args.resume,
-        tracking=tracking,
-        progress=not args.quiet,
+    return _show(
+        stages.train_policy(
+            args.model, args.dataset, args.out, cfg, tracking, _training(args), penalty=args.penalty, run=args.run
+        )
     )
-    out = Path(args.out)
-    _record(
-        args,
-        out,
-        stage="train_policy",
-        config=to_dict(cfg),
-        inputs=[args.model, args.dataset],
-        seed=args.seed,
-        device=summary["device"],
-        outputs=[out / name for name in OUTPUT_FILES],
-        extra={
-            "penalty": args.penalty,
-            "tracking": to_dict(tracking),
-            "resumed_from": summary["resumed_from"],
-            "summary": summary,
-        },
-    )
-    _print_summary(
-        summary,
-        [
-            "penalty",
-            "seed",
-            "iterations",
-            "resumed_from",
-            "reward_penalised",
-            "reward_unpenalised",
-            "uncertainty",
-            "env_steps_per_s",
-        ],
-    )
-    return 0
 
 
 def cmd_train_ppo(args: argparse.Namespace) -> int:
-    from rwm_core.config import PPOConfig, TrackingConfig, parse_params, to_dict
-    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
-    from rwm_core.policy.ppo import EXPERIENCE_DIR, train_ppo
-    from rwm_core.policy.train import FINAL_CHECKPOINT, METRICS_FILE
+    from rwm_core import stages
+    from rwm_core.config import PPOConfig, TrackingConfig, parse_params
 
     cfg = parse_params(PPOConfig, args.params, "ppo")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
-    summary = train_ppo(
-        args.out, cfg, seed=args.seed, device=args.device, resume=args.resume, tracking=tracking,
-        progress=not args.quiet,
-    )  # fmt: skip
-    out = Path(args.out)
-    outputs = [out / name for name in (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE)]
-    if cfg.record_envs:
-        outputs.append(out / EXPERIENCE_DIR)
-    _record(
-        args,
-        out,
-        stage="train_ppo",
-        config=to_dict(cfg),
-        inputs=[],
-        seed=args.seed,
-        device=_device(args.device),
-        outputs=outputs,
-        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
-    )
-    _print_summary(summary, ["seed", "iterations", "resumed_from", "reward", "episode.length", "env_steps_per_s"])
-    return 0
+    return _show(stages.train_ppo(args.out, cfg, tracking, _training(args), run=args.run))
 
 
 def cmd_train_online(args: argparse.Namespace) -> int:
-    from rwm_core.config import OnlineConfig, TrackingConfig, parse_params, to_dict
-    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
-    from rwm_core.policy.online import MODEL_FILE, train_online
-    from rwm_core.policy.train import FINAL_CHECKPOINT, METRICS_FILE
+    from rwm_core import stages
+    from rwm_core.config import OnlineConfig, TrackingConfig, parse_params
 
     cfg = parse_params(OnlineConfig, args.params, "online")
     tracking = parse_params(TrackingConfig, args.tracking, "tracking")
-    summary = train_online(
-        args.model, args.dataset, args.out, cfg, seed=args.seed, device=args.device, resume=args.resume,
-        tracking=tracking, progress=not args.quiet,
-    )  # fmt: skip
-    out = Path(args.out)
-    _record(
-        args,
-        out,
-        stage="train_online",
-        config=to_dict(cfg),
-        inputs=[args.model, args.dataset] + ([cfg.init_policy] if cfg.init_policy else []),
-        seed=args.seed,
-        device=_device(args.device),
-        outputs=[out / name for name in (JIT_FILE, ONNX_FILE, FINAL_CHECKPOINT, METRICS_FILE, MODEL_FILE)],
-        extra={"tracking": to_dict(tracking), "resumed_from": summary["resumed_from"], "summary": summary},
-    )
-    _print_summary(
-        summary,
-        ["seed", "iterations", "resumed_from", "true_reward", "imagined_reward", "model_error_1", "model_error_8"],
-    )
-    return 0
+    return _show(stages.train_online(args.model, args.dataset, args.out, cfg, tracking, _training(args), run=args.run))
 
 
 def cmd_collect_ppo(args: argparse.Namespace) -> int:
-    from rwm_core.config import PPOConfig, parse_params, to_dict
-    from rwm_core.policy.ppo import collect_dataset
+    from rwm_core import stages
+    from rwm_core.config import PPOConfig, parse_params
 
     cfg = parse_params(PPOConfig, args.params, "ppo")
-    summary = collect_dataset(
-        args.policy, args.kind, args.out, args.rows, cfg, seed=args.seed, num_envs=args.envs,
-        medium_fraction=args.medium_fraction, progress=not args.quiet,
+    return _show(
+        stages.collect_ppo(
+            args.policy, args.kind, args.out, args.rows, cfg, seed=args.seed, envs=args.envs,
+            medium_fraction=args.medium_fraction, progress=not args.quiet, run=args.run,
+        )
     )  # fmt: skip
-    _record(
-        args,
-        args.out,
-        stage="collect_ppo_dataset",
-        config={"ppo": to_dict(cfg), "kind": args.kind, "rows": args.rows, "medium_fraction": args.medium_fraction},
-        inputs=[summary["checkpoint"]],
-        seed=args.seed,
-        extra={"summary": summary},
-    )
-    _print_summary(summary, ["kind", "iteration", "files", "rows", "falls", "time_outs"])
-    return 0
-
-
-def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
-    from rwm_core.config import EvaluationConfig, parse_params, to_dict
-    from rwm_core.evaluation.uncertainty import uncertainty_error
-
-    cfg = parse_params(EvaluationConfig, args.params, "evaluation")
-    report = uncertainty_error(
-        args.model, args.dataset, args.out, cfg, val_fraction=args.val_fraction, seed=args.seed, device=args.device
-    )
-    _record(
-        args,
-        args.out,
-        stage="evaluate_uncertainty",
-        config=to_dict(cfg),
-        inputs=[args.model, args.dataset],
-        seed=args.seed,
-        device=_device(args.device),
-        extra={"val_fraction": args.val_fraction},
-    )
-    sa, po = report["step_averaged"], report["pooled"]
-    print(
-        f"{report['windows']} windows x {report['steps']} steps: step-averaged Pearson {sa['pearson']:.3f} "
-        f"Spearman {sa['spearman']:.3f}; pooled Pearson {po['pearson']:.3f} Spearman {po['spearman']:.3f}"
-    )
-    return 0
 
 
 def cmd_evaluate_policy(args: argparse.Namespace) -> int:
+    from rwm_core import stages
     from rwm_core.config import PolicyConfig, parse_params
-    from rwm_core.policy.evaluate import EVAL_CONFIG_KEYS, evaluate_policy_dir
-    from rwm_core.policy.export import JIT_FILE, ONNX_FILE
 
     cfg = parse_params(PolicyConfig, args.params, "policy")
-    r = evaluate_policy_dir(
-        args.policy,
-        args.out,
-        cfg,
-        seed=args.seed,
-        backend=args.backend,
-        progress=not args.quiet,
-        model=args.model,
-        checkpoints=args.checkpoints,
-    )
-    # the workflow rule that scores this kind of policy directory (by the stage that trained it)
-    trained_by = Path(args.policy) / "manifest.json"
-    trainer = json.loads(trained_by.read_text()).get("stage") if trained_by.exists() else None
-    stage = {"train_ppo": "evaluate_ppo", "train_online": "evaluate_online"}.get(trainer, "evaluate_policy")
-    _record(
-        args,
-        args.out,
-        stage=stage,
-        config={k: getattr(cfg, k) for k in EVAL_CONFIG_KEYS},
-        inputs=[Path(args.policy) / (JIT_FILE if args.backend == "torchscript" else ONNX_FILE)]
-        + ([Path(args.model)] if args.model else [])
-        + [Path(c["path"]) for c in r.get("checkpoints", [])],
-        seed=args.seed,
-        extra={"backend": args.backend, "checkpoints": args.checkpoints},
-    )
-    print(
-        f"true return {r['return_mean']:.3f} ± {r['return_std']:.3f} (standing: {r['standing']['return_mean']:.3f}), "
-        f"fall rate {r['fall_rate']:.2f}, lin. vel. error {r['lin_vel_error']:.3f} m/s, "
-        f"yaw-rate error {r['yaw_rate_error']:.3f} rad/s over {r['episodes']} episodes"
-    )
-    if "model_error" in r:
-        me = r["model_error"]
-
-        def fmt(e: dict) -> str:
-            return " / ".join("-" if v is None else f"{v:.3f}" for v in e["at"].values())
-
-        steps = " / ".join(me["policy"]["at"])
-        print(
-            f"world-model relative error at steps {steps} on the policy's trajectories: {fmt(me['policy'])} "
-            f"({me['policy']['n_windows']} windows); on standing's: {fmt(me['standing'])}"
+    return _show(
+        stages.evaluate_policy(
+            args.policy, args.out, cfg, seed=args.seed, backend=args.backend, model=args.model,
+            checkpoints=args.checkpoints, progress=not args.quiet, run=args.run,
         )
-    if r.get("checkpoints"):
-        print(
-            "true return by checkpoint: "
-            + ", ".join(f"it {c['iteration']}: {c['return_mean']:.2f}" for c in r["checkpoints"])
-        )
-    return 0
+    )  # fmt: skip
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from rwm_core import stages
 
-    from rwm_core.evaluation.sweep import policy_row, sweep_table, term_gap, write_sweep_csv
-    from rwm_core.plots.sweep import plot_penalty_sweep
-
-    if not args.out_csv and not args.out_pdf:
-        raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
-    dirs = [Path(d) for d in args.policies]
-    model_free = [Path(d) for d in args.model_free]
-    online = [Path(d) for d in args.online]
-    inputs = [
-        d / name
-        for d in [*dirs, *online, *model_free]
-        for name in ("metrics.csv", "sim_eval.json")
-        if (d / name).exists()
-    ]
-    table = sweep_table(dirs, tail=args.tail, model_free=model_free, online=online)
-    if args.out_csv:
-        write_sweep_csv(table, args.out_csv)
-        _record(args, args.out_csv, stage="penalty_sweep", config={"tail": args.tail}, inputs=inputs)
-    if args.out_pdf:
-        curves, gaps, true_curves, standing = {}, {}, {}, []
-        for d in dirs:
-            row = policy_row(d, args.tail)
-            key = (row["penalty"], row["seed"])
-            curves[key] = pd.read_csv(d / "metrics.csv")
-            gaps[key] = term_gap(d, args.tail)
-            sim = d / "sim_eval.json"
-            if sim.exists():
-                report = json.loads(sim.read_text())
-                standing.append(report["standing"]["return_mean"])
-                # the true return of every checkpoint (`rwm evaluate-policy --checkpoints`), when scored
-                true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
-        if standing:
-            table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-        for method, key in (("model-free-ppo", "sim_return_model_free"), ("online-rwm", "sim_return_online")):
-            ref = table[table["method"] == method]["sim_return"].dropna()
-            if len(ref):
-                table.attrs[key] = float(ref.mean())
-        plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps, true_curves=true_curves)
-        config = {"tail": args.tail, "dpi": args.dpi}
-        _record(args, args.out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs)
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    return 0
+    return _show(
+        stages.sweep(
+            args.policies, model_free=args.model_free, online=args.online, out_csv=args.out_csv,
+            out_pdf=args.out_pdf, tail=args.tail, dpi=args.dpi, run=args.run,
+        )
+    )  # fmt: skip
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from rwm_core.tasks import get_task
+    from rwm_core import stages
+    from rwm_core.plots.dispatch import FigureOptions
 
-    task = get_task(args.task)
-    config: dict[str, Any] = {"figure": args.figure, "dpi": args.dpi}
-    inputs: list[Any] = [args.input] if args.figure in ("uncertainty", "noise") else [args.model, args.dataset]
-    if args.figure in ("uncertainty", "noise", "online") and not args.input:
-        raise RwmError(f"the {args.figure} figure needs --input")
-    if args.figure == "online":
-        inputs = [args.input]
-    if args.figure == "uncertainty":
-        from rwm_core.plots.uncertainty import plot_uncertainty_error
-
-        plot_uncertainty_error(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
-    elif args.figure == "noise":
-        from rwm_core.plots.prediction import plot_noise_robustness
-
-        plot_noise_robustness(json.loads(Path(args.input).read_text()), args.out, task.STEP_DT, dpi=args.dpi)
-    elif args.figure == "online":
-        import pandas as pd
-
-        from rwm_core.plots.online import plot_online
-
-        plot_online(pd.read_csv(args.input), args.out, dpi=args.dpi)
-    elif args.figure == "overview":
-        from rwm_core.data.dataset import Dataset
-        from rwm_core.plots.overview import plot_overview
-
-        if not args.dataset:
-            raise RwmError("the overview figure needs --dataset")
-        ds = Dataset.load(args.dataset)
-        plot_overview(ds.data, get_task(ds.task_name), args.out, seconds=args.seconds, dpi=args.dpi)
-        config["seconds"] = args.seconds
-        inputs = [args.dataset]
-    elif args.figure == "prediction":
-        from rwm_core.evaluation.traces import prediction_traces
-        from rwm_core.plots.prediction import plot_prediction
-
-        if not args.model or not args.dataset:
-            raise RwmError("the prediction figure needs --model and --dataset")
-        traces = prediction_traces(
-            args.model,
-            args.dataset,
-            n_windows=args.windows,
-            horizon=args.horizon,
-            val_fraction=args.val_fraction,
-            seed=args.seed,
-        )
-        plot_prediction(traces, task, args.out, dpi=args.dpi)
-        config.update(windows=args.windows, horizon=args.horizon, val_fraction=args.val_fraction)
-    seed = args.seed if args.figure == "prediction" else None
-    stage = "plot_noise_robustness" if args.figure == "noise" else f"plot_{args.figure}"  # the workflow's rule
-    _record(args, args.out, stage=stage, config=config, inputs=inputs, seed=seed)
-    print(f"wrote {args.out}")
-    return 0
+    options = FigureOptions(
+        input=args.input, model=args.model, dataset=args.dataset, windows=args.windows, horizon=args.horizon,
+        val_fraction=args.val_fraction, seed=args.seed, seconds=args.seconds, task=args.task, dpi=args.dpi,
+    )  # fmt: skip
+    return _show(stages.plot(args.figure, args.out, options, run=args.run))
 
 
 # ---------------------------------------------------------------- parser
@@ -585,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(
         sub,
         "evaluate-dynamics",
-        cmd_evaluate_dynamics,
+        cmd_evaluate_model,
         "autoregressive prediction error of a world model",
         "Roll the world model autoregressively over held-out windows and write the relative error per forecast "
         "step (also under observation noise, and for a hold-the-last-state baseline) as JSON.",
@@ -595,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(
         sub,
         "evaluate-uncertainty",
-        cmd_evaluate_uncertainty,
+        cmd_evaluate_model,
         "epistemic uncertainty against prediction error (RWM-U Fig. 3)",
         "Roll held-out windows with the ensemble mean, record per step the epistemic uncertainty and the prediction "
         "error, and write their Pearson and Spearman correlations (step-averaged and pooled) as JSON.",
@@ -758,8 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    args.started = time.time()
+    from rwm_core.stages import Invocation  # after parsing: `--help` needs none of the library
+
+    args.run = Invocation(command=["rwm", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
     except RwmError as e:
