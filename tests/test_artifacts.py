@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,22 @@ def test_a_newer_manifest_schema_fails_clearly(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(ArtifactFormatError, match="newer than this rwm_core supports.*upgrade rwm_core"):
         read_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("module", "one_of_its_names"),
+    [("atomic", "atomic_path"), ("manifest", "write_manifest"), ("checkpoints", "resumable_checkpoint")],
+)
+def test_the_package_re_exports_every_public_name_of_its_modules(module: str, one_of_its_names: str) -> None:
+    """Callers import from ``rwm_core.artifacts`` only, whichever module holds a name."""
+    mod = importlib.import_module(f"rwm_core.artifacts.{module}")
+    own = [  # defined there (constants have no __module__), not imported
+        n
+        for n, v in vars(mod).items()
+        if not n.startswith("_")
+        and not isinstance(v, types.ModuleType)
+        and getattr(v, "__module__", mod.__name__) == mod.__name__
+    ]
+    assert one_of_its_names in own
+    for name in own:
+        assert name in artifacts.__all__ and getattr(artifacts, name) is getattr(mod, name), name
