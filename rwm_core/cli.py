@@ -363,7 +363,7 @@ def cmd_evaluate_uncertainty(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_policy(args: argparse.Namespace) -> int:
     from rwm_core.config import PolicyConfig, parse_params
-    from rwm_core.policy.evaluate import EVAL_CONFIG_KEYS, evaluate_policy_dir
+    from rwm_core.evaluation.policy import EVAL_CONFIG_KEYS, evaluate_policy_dir
     from rwm_core.policy.export import JIT_FILE, ONNX_FILE
 
     cfg = parse_params(PolicyConfig, args.params, "policy")

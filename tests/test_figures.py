@@ -64,7 +64,7 @@ def test_prediction_traces_and_figure(tiny, tmp_path: Path) -> None:
 
 
 def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
-    from rwm_core.policy.evaluate import evaluate_policy_dir
+    from rwm_core.evaluation.policy import evaluate_policy_dir
     from rwm_core.policy.train import train_policy
 
     model, data = tiny

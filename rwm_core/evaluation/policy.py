@@ -1,13 +1,17 @@
-"""Judge a trained policy where it matters: closed loop in the MuJoCo simulator, under the true (unpenalised) reward.
+"""Scoring policies where it matters: closed loop in the MuJoCo simulator, under the true (unpenalised) reward.
 
-The exported actor (TorchScript, or ONNX) is run by :func:`rwm_core.sim.evaluate.evaluate_policy`; a standing
-policy (zero actions) is evaluated with the same seed, i.e. the same command and push sequences, as the reference
-every useful policy must beat. Optionally every training checkpoint is scored the same way: imagined reward that
-rises while the true return falls is the signature of a policy exploiting the world model.
+Why: policies are trained in imagination under a (possibly penalised) reward computed from predicted states; the
+honest score is the same unpenalised reward computed from the simulator's true states, in the single-robot
+:class:`~rwm_core.sim.env.SimEnv` with the conventions of imagination. A policy directory's exported actor
+(TorchScript, or ONNX) is scored beside a standing policy (zero actions) on the same seed, i.e. the same command and
+push sequences: the reference every useful policy must beat. Optionally every training checkpoint is scored the
+same way: imagined reward that rises while the true return falls is the signature of a policy exploiting the world
+model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,117 @@ import torch
 from rwm_core.artifacts import atomic_write_json
 from rwm_core.config import PolicyConfig
 from rwm_core.errors import RwmError
-from rwm_core.loaders import POLICY, describe, detect_kind, fail, one_line
-from rwm_core.policy.export import ACTION_DIM, JIT_FILE, OBS_DIM, ONNX_FILE, OnnxPolicy, TorchScriptPolicy
+from rwm_core.loaders import fail
+from rwm_core.policy.export import JIT_FILE, ONNX_FILE, OnnxPolicy, TorchScriptPolicy, checkpoint_actors
+from rwm_core.sim.env import SimEnv
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
+
+Policy = Callable[[np.ndarray], Any]
+
+
+def _to_action(out: Any) -> np.ndarray:
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().numpy()
+    a = np.asarray(out, dtype=np.float64).reshape(-1)
+    if a.shape != (12,):
+        raise ValueError(f"policy must return 12 actions, got shape {np.shape(out)}")
+    return a
+
+
+def evaluate_policy(
+    policy: Policy,
+    episodes: int,
+    episode_steps: int,
+    seed: int,
+    observation_noise: bool = True,
+    progress: bool = False,
+    pushes: bool = True,
+    record_rows: bool = False,
+) -> dict:
+    """Roll ``episodes`` episodes of at most ``episode_steps`` steps (an episode also ends when the robot falls).
+
+    ``policy`` gets the 48-dim float32 observation of SPEC §4 and returns 12 actions (numpy or torch, shape (12,)
+    or (1, 12)); a ``torch.nn.Module`` (or TorchScript module) is called with a (1, 48) tensor. A policy object
+    with an ``attach(env)`` method is attached to the :class:`SimEnv` at every episode start (used by
+    :func:`~rwm_core.sim.env.controller_policy`). Returns per-episode and mean true unpenalised returns (sum of
+    weight * term * dt), per-term sums, lengths, fall rate and mean tracking errors; with ``record_rows`` also every
+    episode's rows in the dataset layout (reset row first), for judging a world model on the policy's own
+    trajectories.
+    """
+    from tqdm import tqdm
+
+    if episodes < 1 or episode_steps < 1:
+        raise ValueError("episodes and episode_steps must be >= 1")
+    env = SimEnv(seed, observation_noise=observation_noise, pushes=pushes)
+    if isinstance(policy, torch.nn.Module | torch.jit.ScriptModule):  # exported / trained torch policies
+        module = policy
+
+        def policy(obs: np.ndarray) -> Any:
+            return module(torch.from_numpy(obs)[None])
+
+    returns, lengths, falls = [], [], []
+    term_sums: dict[str, list[float]] = {k: [] for k in TERM_NAMES if k in env.rewards.weights}
+    lin_err, yaw_err = [], []
+    episode_rows: list[np.ndarray] = []
+    for _ in tqdm(range(episodes), desc="evaluate", unit="episode", disable=not progress):
+        obs = env.reset()
+        attach = getattr(policy, "attach", None)
+        if callable(attach):
+            attach(env)
+        ret = 0.0
+        sums = dict.fromkeys(term_sums, 0.0)
+        e_lin, e_yaw = 0.0, 0.0
+        fell = False
+        steps = 0
+        rows = [env.sim.row()] if record_rows else None
+        for _step in range(episode_steps):
+            with torch.no_grad():
+                action = _to_action(policy(obs))
+            cmd = env.command.copy()
+            obs, r, terms, fell = env.step(action)
+            steps += 1
+            ret += r
+            for k, v in terms.items():
+                sums[k] += v
+            v = env.sim.base_lin_vel()
+            w = env.sim.base_ang_vel()
+            e_lin += float(np.hypot(cmd[0] - v[0], cmd[1] - v[1]))
+            e_yaw += abs(float(cmd[2] - w[2]))
+            if rows is not None:
+                rows.append(env.sim.row(fell))
+            if fell:
+                break
+        returns.append(ret)
+        lengths.append(steps)
+        falls.append(bool(fell))
+        for k in term_sums:
+            term_sums[k].append(sums[k])
+        lin_err.append(e_lin / steps)
+        yaw_err.append(e_yaw / steps)
+        if rows is not None:
+            episode_rows.append(np.stack(rows))
+    out = {
+        "episodes": episodes,
+        "episode_steps": episode_steps,
+        "seed": seed,
+        "observation_noise": observation_noise,
+        "mean_return": float(np.mean(returns)),
+        "returns": returns,
+        "lengths": lengths,
+        "mean_length": float(np.mean(lengths)),
+        "falls": falls,
+        "fall_rate": float(np.mean(falls)),
+        "term_sums": term_sums,
+        "mean_terms": {k: float(np.mean(v)) for k, v in term_sums.items()},
+        "lin_vel_xy_error": lin_err,
+        "yaw_rate_error": yaw_err,
+        "mean_lin_vel_xy_error": float(np.mean(lin_err)),
+        "mean_yaw_rate_error": float(np.mean(yaw_err)),
+    }
+    if record_rows:
+        out["rows"] = episode_rows
+    return out
+
 
 EVAL_FILE = "sim_eval.json"
 EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
@@ -38,72 +151,6 @@ def _summary(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-ACTOR_EXPECTED = f"a policy checkpoint of `rwm train-policy` (an MLP actor, {OBS_DIM} inputs, {ACTION_DIM} outputs)"
-
-
-def actor_from_checkpoint(
-    checkpoint: str | Path | dict[str, Any], cfg: PolicyConfig, name: str | Path | None = None
-) -> torch.nn.Module:
-    """The deterministic actor (Gaussian mean) of a training checkpoint (path or loaded dict), as exported.
-
-    The architecture is the one the checkpoint was trained with (``actor_cfg``, stored in checkpoints since it was
-    added), else the one ``cfg`` describes. A file that is not such a checkpoint, or an actor of other dimensions
-    than the simulator's observation and action, fails with one :class:`InputError` line naming ``name`` (the
-    file a loaded dict came from) or the path.
-    """
-    from rsl_rl.models import MLPModel
-    from tensordict import TensorDict
-
-    from rwm_core.policy.train import ppo_config, read_checkpoint
-
-    if isinstance(checkpoint, dict):
-        where, state = str(name or "checkpoint"), checkpoint
-        if detect_kind(state) != POLICY:
-            raise fail(where, ACTOR_EXPECTED, describe(state))
-    else:
-        where, state = str(checkpoint), read_checkpoint(checkpoint)
-    weights = state.get("actor_state_dict")
-    keys = ("mlp.0.weight", "distribution.std_param")
-    if not isinstance(weights, dict) or not all(isinstance(weights.get(k), torch.Tensor) for k in keys):
-        found = "an actor_state_dict without an MLP ('mlp.0.weight', 'distribution.std_param')"
-        raise fail(where, ACTOR_EXPECTED, found)
-    in_dim, out_dim = int(weights["mlp.0.weight"].shape[-1]), int(weights["distribution.std_param"].shape[0])
-    if (in_dim, out_dim) != (OBS_DIM, ACTION_DIM):
-        raise fail(where, ACTOR_EXPECTED, f"an actor with {in_dim} inputs and {out_dim} outputs")
-    actor_cfg = dict(state.get("actor_cfg") or ppo_config(cfg)["actor"])
-    actor_cfg.pop("class_name", None)
-    obs = TensorDict({"policy": torch.zeros(1, in_dim)}, batch_size=[1])
-    try:
-        actor = MLPModel(obs, {"actor": ["policy"]}, "actor", out_dim, **actor_cfg)
-        actor.load_state_dict(weights)
-    except (RuntimeError, TypeError, ValueError, KeyError) as e:
-        raise fail(where, ACTOR_EXPECTED + " matching its actor_cfg", one_line(str(e))) from None
-    return actor.as_jit().eval()
-
-
-def checkpoint_actors(policy_dir: str | Path, cfg: PolicyConfig) -> list[tuple[int, Path, torch.nn.Module]]:
-    """(iteration, path, actor) of every checkpoint of the final run, by iteration; every file checked on the way.
-
-    Checkpoints another run left behind (another fingerprint, or past the final iteration) are left out. Building
-    them all first means a broken or mismatched one fails before any simulation ran.
-    """
-    from rwm_core.artifacts import list_checkpoints
-    from rwm_core.policy.train import CHECKPOINT_DIR, FINAL_CHECKPOINT, read_checkpoint
-
-    d = Path(policy_dir)
-    final_path = d / FINAL_CHECKPOINT
-    final = read_checkpoint(final_path) if final_path.exists() else {}
-    out = []
-    for iteration, f in list_checkpoints(d / CHECKPOINT_DIR):
-        state = read_checkpoint(f)
-        stale = bool(final) and (
-            state.get("fingerprint") != final.get("fingerprint") or iteration > int(final.get("iter", iteration))
-        )
-        if not stale:
-            out.append((iteration, f, actor_from_checkpoint(state, cfg, name=f)))
-    return out
-
-
 def evaluate_checkpoints(
     policy_dir: str | Path,
     cfg: PolicyConfig,
@@ -116,8 +163,6 @@ def evaluate_checkpoints(
     Same seed, episodes and noise as the final evaluation, so the last checkpoint scores as the exported actor does.
     ``actors`` is what :func:`checkpoint_actors` returned (built here when not given).
     """
-    from rwm_core.sim.evaluate import evaluate_policy
-
     actors = checkpoint_actors(policy_dir, cfg) if actors is None else actors
     bar = None
     if progress and actors:
@@ -166,8 +211,6 @@ def evaluate_policy_dir(
     simulator trajectories (``model_error``): where it is much worse than on the data, the policy has left them.
     With ``checkpoints`` it also scores every training checkpoint (``checkpoints``: the true return over training).
     """
-    from rwm_core.sim.evaluate import evaluate_policy
-
     if backend not in ("torchscript", "onnx"):
         raise RwmError(f"backend must be 'torchscript' or 'onnx', got {backend!r}")
     d = Path(policy_dir)

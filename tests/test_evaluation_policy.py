@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rwm_core.sim.evaluate import SimEnv, controller_policy, evaluate_policy
+from rwm_core.evaluation.policy import evaluate_policy
+from rwm_core.sim.env import SimEnv, controller_policy
 from rwm_core.tasks import anymal_d_flat as task
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 
