@@ -451,9 +451,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 # the true return of every checkpoint (`rwm evaluate-policy --checkpoints`), when scored
                 true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
         if standing:
-            table.attrs["sim_return_standing"] = float(sum(standing) / len(standing))
-        for method, key in (("model-free-ppo", "sim_return_model_free"), ("online-rwm", "sim_return_online")):
-            ref = table[table["method"] == method]["sim_return"].dropna()
+            table.attrs["sim_return_mean_standing"] = float(sum(standing) / len(standing))
+        for method, key in (("model-free-ppo", "sim_return_mean_model_free"), ("online-rwm", "sim_return_mean_online")):
+            ref = table[table["method"] == method]["sim_return_mean"].dropna()
             if len(ref):
                 table.attrs[key] = float(ref.mean())
         plot_penalty_sweep(table, curves, args.out_pdf, dpi=args.dpi, gaps=gaps, true_curves=true_curves)

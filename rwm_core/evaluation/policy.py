@@ -7,6 +7,22 @@ honest score is the same unpenalised reward computed from the simulator's true s
 push sequences: the reference every useful policy must beat. Optionally every training checkpoint is scored the
 same way: imagined reward that rises while the true return falls is the signature of a policy exploiting the world
 model.
+
+One set of result names everywhere: :func:`evaluate_policy` returns all of them, ``sim_eval.json`` (and its
+``standing``) holds :data:`SUMMARY_KEYS`, each scored checkpoint :data:`CHECKPOINT_KEYS`, and the sweep table
+(:mod:`rwm_core.evaluation.sweep`) the scalars with the prefix ``sim_`` (``sim_return_mean``, ...). A scalar is
+over all episodes; its plural holds one value per episode.
+
+======================================  ==========================================================================
+key (scalar / per episode)              meaning
+======================================  ==========================================================================
+``return_mean``, ``return_std``         true unpenalised return, Σ weight · term · dt (per episode: ``returns``)
+``episode_length_mean`` / ``lengths``   control steps per episode (an episode ends early when the robot falls)
+``fall_rate`` / ``falls``               fraction of episodes that ended in a fall
+``lin_vel_error`` / ``lin_vel_errors``  mean per-step xy linear-velocity tracking error [m/s]
+``yaw_rate_error`` / ``yaw_rate_errors``  mean per-step yaw-rate tracking error [rad/s]
+``mean_terms`` / ``term_sums``          per reward term: the mean over episodes / each episode's sum
+======================================  ==========================================================================
 """
 
 from __future__ import annotations
@@ -115,18 +131,19 @@ def evaluate_policy(
         "episode_steps": episode_steps,
         "seed": seed,
         "observation_noise": observation_noise,
-        "mean_return": float(np.mean(returns)),
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
         "returns": returns,
         "lengths": lengths,
-        "mean_length": float(np.mean(lengths)),
+        "episode_length_mean": float(np.mean(lengths)),
         "falls": falls,
         "fall_rate": float(np.mean(falls)),
         "term_sums": term_sums,
         "mean_terms": {k: float(np.mean(v)) for k, v in term_sums.items()},
-        "lin_vel_xy_error": lin_err,
-        "yaw_rate_error": yaw_err,
-        "mean_lin_vel_xy_error": float(np.mean(lin_err)),
-        "mean_yaw_rate_error": float(np.mean(yaw_err)),
+        "lin_vel_errors": lin_err,
+        "yaw_rate_errors": yaw_err,
+        "lin_vel_error": float(np.mean(lin_err)),
+        "yaw_rate_error": float(np.mean(yaw_err)),
     }
     if record_rows:
         out["rows"] = episode_rows
@@ -135,20 +152,22 @@ def evaluate_policy(
 
 EVAL_FILE = "sim_eval.json"
 EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
+SUMMARY_KEYS = (  # what sim_eval.json keeps of an evaluation, in this order
+    "return_mean",
+    "return_std",
+    "fall_rate",
+    "episode_length_mean",
+    "lin_vel_error",
+    "yaw_rate_error",
+    "mean_terms",
+    "returns",
+    "lengths",
+)
+CHECKPOINT_KEYS = ("return_mean", "fall_rate", "episode_length_mean")  # what is kept per scored checkpoint
 
 
 def _summary(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "return_mean": raw["mean_return"],
-        "return_std": float(np.std(raw["returns"])),
-        "fall_rate": raw["fall_rate"],
-        "episode_length_mean": raw["mean_length"],
-        "lin_vel_error": raw["mean_lin_vel_xy_error"],
-        "yaw_rate_error": raw["mean_yaw_rate_error"],
-        "mean_terms": raw["mean_terms"],
-        "returns": raw["returns"],
-        "lengths": raw["lengths"],
-    }
+    return {k: raw[k] for k in SUMMARY_KEYS}
 
 
 def evaluate_checkpoints(
@@ -179,15 +198,7 @@ def evaluate_checkpoints(
                 seed=seed,
                 observation_noise=cfg.observation_noise,
             )
-        out.append(
-            {
-                "iteration": iteration,
-                "path": str(f),
-                "return_mean": raw["mean_return"],
-                "fall_rate": raw["fall_rate"],
-                "episode_length_mean": raw["mean_length"],
-            }
-        )
+        out.append({"iteration": iteration, "path": str(f), **{k: raw[k] for k in CHECKPOINT_KEYS}})
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -247,7 +258,7 @@ def evaluate_policy_dir(
         "seed": seed,
         **_summary(trained),
         "standing": _summary(standing),
-        "beats_standing": bool(trained["mean_return"] > standing["mean_return"]),
+        "beats_standing": bool(trained["return_mean"] > standing["return_mean"]),
     }
     if loaded is not None:
         from rwm_core.config import DatasetConfig

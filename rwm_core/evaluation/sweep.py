@@ -26,7 +26,7 @@ SWEEP_COLUMNS = (
     "imagined_reward_unpenalised",
     "imagined_uncertainty",
     "imagined_episode_length",
-    "sim_return",
+    "sim_return_mean",
     "sim_return_std",
     "sim_fall_rate",
     "sim_lin_vel_error",
@@ -39,7 +39,7 @@ SWEEP_COLUMNS = (
 def _sim_columns(sim: dict[str, Any]) -> dict[str, Any]:
     nan = float("nan")
     row = {
-        "sim_return": sim.get("return_mean", nan),
+        "sim_return_mean": sim.get("return_mean", nan),
         "sim_return_std": sim.get("return_std", nan),
         "sim_fall_rate": sim.get("fall_rate", nan),
         "sim_lin_vel_error": sim.get("lin_vel_error", nan),
