@@ -421,7 +421,7 @@ def evaluate_policy(
     run: Invocation | None = None,
 ) -> StageResult:
     """`rwm evaluate-policy`: a policy directory's true return in the simulator, next to standing's."""
-    from rwm_core.policy.evaluate import EVAL_CONFIG_KEYS, evaluate_policy_dir
+    from rwm_core.evaluation.policy import EVAL_CONFIG_KEYS, evaluate_policy_dir
     from rwm_core.policy.export import JIT_FILE, ONNX_FILE
 
     run = run or Invocation()

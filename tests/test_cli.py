@@ -139,7 +139,7 @@ def test_sweep_table_and_figure_with_their_manifests(tmp_path: Path, capsys: pyt
     assert sorted(data.curves) == sorted(data.gaps) == [(0.0, 0), (0.0, 1), (2.0, 0)]
     assert sorted(data.true_curves) == [(0.0, 0), (2.0, 0)] and len(data.true_curves[(0.0, 0)]) == 0
     assert data.true_curves[(2.0, 0)]["return_mean"].tolist() == [0.5, 0.25]
-    assert data.references == {"sim_return_standing": -1.5, "sim_return_model_free": 5.0}
+    assert data.references == {"sim_return_mean_standing": -1.5, "sim_return_mean_model_free": 5.0}
 
     # the library call writes the same manifests (but for the PDF's hash: a PDF holds the time it was drawn)
     def manifests() -> list[dict]:

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from test_dynamics_support import SMALL
 
-from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble, gru_sequence
+from rwm_core.dynamics.gru import gru_sequence
+from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.dynamics.rollout import EnsembleRollout
 
 

@@ -64,7 +64,7 @@ def test_prediction_traces_and_figure(tiny, tmp_path: Path) -> None:
 
 
 def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
-    from rwm_core.policy.evaluate import evaluate_policy_dir
+    from rwm_core.evaluation.policy import evaluate_policy_dir
     from rwm_core.policy.train import train_policy
 
     model, data = tiny
@@ -107,10 +107,10 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
     assert list(full.columns) == list(SWEEP_COLUMNS)
     assert full["method"].tolist() == ["mopo-ppo", "mopo-ppo", "standing"]  # standing: scored on the same episodes
     stand = json.loads((dirs[0] / "sim_eval.json").read_text())["standing"]
-    assert full["sim_return"].iloc[2] == stand["return_mean"] and np.isnan(full["penalty"].iloc[2])
+    assert full["sim_return_mean"].iloc[2] == stand["return_mean"] and np.isnan(full["penalty"].iloc[2])
     table = full.iloc[:2]
     assert table["penalty"].tolist() == [0.0, 2.0] and table["seed"].tolist() == [0, 0]
-    assert np.isfinite(table["sim_return"]).all() and (table["sim_fall_rate"].between(0, 1)).all()
+    assert np.isfinite(table["sim_return_mean"]).all() and (table["sim_fall_rate"].between(0, 1)).all()
     # the model error on the policy's trajectories only where evaluate-policy was given the model (λ = 2)
     assert table["sim_model_error_1"].isna().tolist() == [True, False]
     assert table["sim_model_error_8"].iloc[1] > 0

@@ -31,8 +31,8 @@ from rwm_core.data.normalizer import Normalizer
 from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.errors import InputError
-from rwm_core.policy.evaluate import actor_from_checkpoint, evaluate_policy_dir
-from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, export_actor
+from rwm_core.evaluation.policy import evaluate_policy_dir
+from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, actor_from_checkpoint, export_actor
 from rwm_core.policy.train import POLICY_FORMAT_VERSION, _save, read_checkpoint
 
 CFG = PolicyConfig()

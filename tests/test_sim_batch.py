@@ -9,7 +9,7 @@ from rsl_rl.env import VecEnv
 
 from rwm_core.config import PPOConfig
 from rwm_core.sim.batch import BatchedQuadruped
-from rwm_core.sim.evaluate import SimEnv
+from rwm_core.sim.env import SimEnv
 from rwm_core.sim.robot import QuadrupedSim
 from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tasks import anymal_d_flat as task

@@ -35,11 +35,11 @@ def test_sweep_csv_has_one_row_per_penalty_and_seed(tiny_run: Path) -> None:
     assert list(full["method"]) == ["mopo-ppo"] * (len(full) - 3) + ["online-rwm", "model-free-ppo", "standing"]
     for method in ("online-rwm", "model-free-ppo", "standing"):  # the references, scored on the same simulator episodes
         ref = full[full["method"] == method]
-        assert ref["sim_return"].notna().all() and ref["sim_fall_rate"].between(0, 1).all(), method
+        assert ref["sim_return_mean"].notna().all() and ref["sim_fall_rate"].between(0, 1).all(), method
     table = full[full["method"] == "mopo-ppo"]
     assert len(table) == len(cfg["sweep"]["penalties"]) * len(cfg["sweep"]["seeds"])
     assert sorted(table["penalty"]) == sorted(cfg["sweep"]["penalties"])
-    for col in ("imagined_reward_penalised", "imagined_reward_unpenalised", "imagined_uncertainty", "sim_return"):
+    for col in ("imagined_reward_penalised", "imagined_reward_unpenalised", "imagined_uncertainty", "sim_return_mean"):
         assert table[col].notna().all() and (table[col].abs() < 1e6).all(), col
     assert table["sim_fall_rate"].between(0, 1).all()
 

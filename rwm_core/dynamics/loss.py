@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from rwm_core.dynamics.model import SystemDynamicsEnsemble, gru_sequence
+from rwm_core.dynamics.gru import gru_sequence
+from rwm_core.dynamics.model import SystemDynamicsEnsemble
 
 LOSS_TERMS = ("state", "bound", "contact", "termination")
 

@@ -1,1 +1,1 @@
-"""Evaluation of the world model: autoregressive prediction error (and later uncertainty studies)."""
+"""Evaluation: the world model's prediction error and uncertainty, policies' true returns in the simulator, sweeps."""

@@ -28,7 +28,7 @@ SWEEP_COLUMNS = (
     "imagined_reward_unpenalised",
     "imagined_uncertainty",
     "imagined_episode_length",
-    "sim_return",
+    "sim_return_mean",
     "sim_return_std",
     "sim_fall_rate",
     "sim_lin_vel_error",
@@ -41,7 +41,7 @@ SWEEP_COLUMNS = (
 def _sim_columns(sim: dict[str, Any]) -> dict[str, Any]:
     nan = float("nan")
     row = {
-        "sim_return": sim.get("return_mean", nan),
+        "sim_return_mean": sim.get("return_mean", nan),
         "sim_return_std": sim.get("return_std", nan),
         "sim_fall_rate": sim.get("fall_rate", nan),
         "sim_lin_vel_error": sim.get("lin_vel_error", nan),
@@ -189,9 +189,9 @@ def sweep_figure_data(table: pd.DataFrame, policy_dirs: list[str | Path], tail: 
             # the true return of every checkpoint (`rwm evaluate-policy --checkpoints`), when scored
             data.true_curves[key] = pd.DataFrame(report.get("checkpoints", []), columns=["iteration", "return_mean"])
     if standing:
-        data.references["sim_return_standing"] = float(sum(standing) / len(standing))
-    for method, key in (("model-free-ppo", "sim_return_model_free"), ("online-rwm", "sim_return_online")):
-        ref = table[table["method"] == method]["sim_return"].dropna()
+        data.references["sim_return_mean_standing"] = float(sum(standing) / len(standing))
+    for method, key in (("model-free-ppo", "sim_return_mean_model_free"), ("online-rwm", "sim_return_mean_online")):
+        ref = table[table["method"] == method]["sim_return_mean"].dropna()
         if len(ref):
             data.references[key] = float(ref.mean())
     return data

@@ -54,12 +54,12 @@ def plot_penalty_sweep(
                 axes[2].plot(
                     c["iteration"], c["return_mean"], color=colour.get(lam, "k"), marker="o", ms=3, label=label
                 )
-            if "sim_return_standing" in refs:
-                axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing")
-            if "sim_return_model_free" in refs:
-                axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
-            if "sim_return_online" in refs:
-                axes[2].axhline(refs["sim_return_online"], color="tab:cyan", ls="-.", label="online RWM")
+            if "sim_return_mean_standing" in refs:
+                axes[2].axhline(refs["sim_return_mean_standing"], color="0.5", ls="--", label="standing")
+            if "sim_return_mean_model_free" in refs:
+                axes[2].axhline(refs["sim_return_mean_model_free"], color="tab:green", ls=":", label="model-free PPO")
+            if "sim_return_mean_online" in refs:
+                axes[2].axhline(refs["sim_return_mean_online"], color="tab:cyan", ls="-.", label="online RWM")
             axes[2].set_title("true return of each checkpoint (MuJoCo)")
             axes[2].set_ylabel("episode return (unpenalised)")
         for ax in axes:
@@ -87,15 +87,15 @@ def plot_penalty_sweep(
         axes[1].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:purple")
         axes[1].set_title("mean epistemic uncertainty u in imagination")
         axes[1].set_ylabel("u [normalised state units]")
-        lam, mean, sd = _by_penalty(table, "sim_return")
+        lam, mean, sd = _by_penalty(table, "sim_return_mean")
         axes[2].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:green", label="policy")
-        if "sim_return_standing" in refs:
-            axes[2].axhline(refs["sim_return_standing"], color="0.5", ls="--", label="standing (zero action)")
-        if "sim_return_model_free" in refs:
-            axes[2].axhline(refs["sim_return_model_free"], color="tab:green", ls=":", label="model-free PPO")
-        if "sim_return_online" in refs:
-            axes[2].axhline(refs["sim_return_online"], color="tab:cyan", ls="-.", label="online RWM")
-        if any(k in refs for k in ("sim_return_standing", "sim_return_model_free", "sim_return_online")):
+        if "sim_return_mean_standing" in refs:
+            axes[2].axhline(refs["sim_return_mean_standing"], color="0.5", ls="--", label="standing (zero action)")
+        if "sim_return_mean_model_free" in refs:
+            axes[2].axhline(refs["sim_return_mean_model_free"], color="tab:green", ls=":", label="model-free PPO")
+        if "sim_return_mean_online" in refs:
+            axes[2].axhline(refs["sim_return_mean_online"], color="tab:cyan", ls="-.", label="online RWM")
+        if any(k in refs for k in ("sim_return_mean_standing", "sim_return_mean_model_free", "sim_return_mean_online")):
             axes[2].legend(fontsize=8)
         axes[2].set_title("true return in the MuJoCo simulator")
         axes[2].set_ylabel("episode return (unpenalised)")

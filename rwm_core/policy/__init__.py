@@ -1,1 +1,1 @@
-"""Policy optimisation in imagination (MOPO-PPO on rsl-rl-lib's PPO) and actor export."""
+"""Policy optimisation in imagination (MOPO-PPO on rsl-rl-lib's PPO), actor export and actor loading."""

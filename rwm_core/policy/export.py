@@ -1,6 +1,7 @@
-"""Export the trained actor as TorchScript and ONNX, so a robot (or our simulator) can run it without rwm_core.
+"""The trained actor outside training: exported as TorchScript and ONNX, and read back from files or checkpoints.
 
-Both exports map a (N, 48) float32 observation to the deterministic (N, 12) action (the Gaussian's mean).
+Why: a robot (or our simulator) runs the exports without rwm_core; scoring and data collection rebuild the actor of
+any training checkpoint. Both map a (N, 48) float32 observation to the deterministic (N, 12) action (the mean).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import torch
 
 from rwm_core.artifacts import atomic_path
-from rwm_core.loaders import fail, load_torchscript_file, one_line, open_onnx_session
+from rwm_core.config import PolicyConfig
+from rwm_core.loaders import POLICY, describe, detect_kind, fail, load_torchscript_file, one_line, open_onnx_session
 from rwm_core.tasks import get_task
 
 JIT_FILE = "policy.pt"
@@ -105,3 +107,69 @@ class OnnxPolicy:
         squeeze = x.ndim == 1
         (y,) = self.session.run(["actions"], {"obs": x[None] if squeeze else x})
         return y[0] if squeeze else y
+
+
+ACTOR_EXPECTED = f"a policy checkpoint of `rwm train-policy` (an MLP actor, {OBS_DIM} inputs, {ACTION_DIM} outputs)"
+
+
+def actor_from_checkpoint(
+    checkpoint: str | Path | dict[str, Any], cfg: PolicyConfig, name: str | Path | None = None
+) -> torch.nn.Module:
+    """The deterministic actor (Gaussian mean) of a training checkpoint (path or loaded dict), as exported.
+
+    The architecture is the one the checkpoint was trained with (``actor_cfg``, stored in checkpoints since it was
+    added), else the one ``cfg`` describes. A file that is not such a checkpoint, or an actor of other dimensions
+    than the simulator's observation and action, fails with one :class:`InputError` line naming ``name`` (the
+    file a loaded dict came from) or the path.
+    """
+    from rsl_rl.models import MLPModel
+    from tensordict import TensorDict
+
+    from rwm_core.policy.train import ppo_config, read_checkpoint
+
+    if isinstance(checkpoint, dict):
+        where, state = str(name or "checkpoint"), checkpoint
+        if detect_kind(state) != POLICY:
+            raise fail(where, ACTOR_EXPECTED, describe(state))
+    else:
+        where, state = str(checkpoint), read_checkpoint(checkpoint)
+    weights = state.get("actor_state_dict")
+    keys = ("mlp.0.weight", "distribution.std_param")
+    if not isinstance(weights, dict) or not all(isinstance(weights.get(k), torch.Tensor) for k in keys):
+        found = "an actor_state_dict without an MLP ('mlp.0.weight', 'distribution.std_param')"
+        raise fail(where, ACTOR_EXPECTED, found)
+    in_dim, out_dim = int(weights["mlp.0.weight"].shape[-1]), int(weights["distribution.std_param"].shape[0])
+    if (in_dim, out_dim) != (OBS_DIM, ACTION_DIM):
+        raise fail(where, ACTOR_EXPECTED, f"an actor with {in_dim} inputs and {out_dim} outputs")
+    actor_cfg = dict(state.get("actor_cfg") or ppo_config(cfg)["actor"])
+    actor_cfg.pop("class_name", None)
+    obs = TensorDict({"policy": torch.zeros(1, in_dim)}, batch_size=[1])
+    try:
+        actor = MLPModel(obs, {"actor": ["policy"]}, "actor", out_dim, **actor_cfg)
+        actor.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, KeyError) as e:
+        raise fail(where, ACTOR_EXPECTED + " matching its actor_cfg", one_line(str(e))) from None
+    return actor.as_jit().eval()
+
+
+def checkpoint_actors(policy_dir: str | Path, cfg: PolicyConfig) -> list[tuple[int, Path, torch.nn.Module]]:
+    """(iteration, path, actor) of every checkpoint of the final run, by iteration; every file checked on the way.
+
+    Checkpoints another run left behind (another fingerprint, or past the final iteration) are left out. Building
+    them all first means a broken or mismatched one fails before any simulation ran.
+    """
+    from rwm_core.artifacts import list_checkpoints
+    from rwm_core.policy.train import CHECKPOINT_DIR, FINAL_CHECKPOINT, read_checkpoint
+
+    d = Path(policy_dir)
+    final_path = d / FINAL_CHECKPOINT
+    final = read_checkpoint(final_path) if final_path.exists() else {}
+    out = []
+    for iteration, f in list_checkpoints(d / CHECKPOINT_DIR):
+        state = read_checkpoint(f)
+        stale = bool(final) and (
+            state.get("fingerprint") != final.get("fingerprint") or iteration > int(final.get("iter", iteration))
+        )
+        if not stale:
+            out.append((iteration, f, actor_from_checkpoint(state, cfg, name=f)))
+    return out

@@ -327,7 +327,7 @@ def collect_dataset(
     """Roll out a checkpoint of a PPO run with its own action noise and keep every env's rows (RWM-U's random,
     medium and expert datasets); one stream per env, as the `mixed` experience."""
     from rwm_core.config import PolicyConfig
-    from rwm_core.policy.evaluate import actor_from_checkpoint
+    from rwm_core.policy.export import actor_from_checkpoint
     from rwm_core.policy.train import read_checkpoint
 
     path = kind_checkpoint(policy_dir, kind, medium_fraction)

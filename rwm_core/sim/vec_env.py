@@ -2,7 +2,7 @@
 
 Physics: :class:`rwm_core.sim.batch.BatchedQuadruped` (MuJoCo, all robots per ``mujoco.rollout`` call). Around it
 the task's MDP (:mod:`rwm_core.tasks.anymal_d_flat.mdp` and ``.rewards``), the same functions the imagination env
-and the single-robot :class:`rwm_core.sim.evaluate.SimEnv` call: observation and its noise, commands resampled on the
+and the single-robot :class:`rwm_core.sim.env.SimEnv` call: observation and its noise, commands resampled on the
 task's schedule, pushes, the simulator's terminations (trunk contact, tilt, base height), the reward terms.
 Resets put a robot in the default pose with a random yaw, as Isaac Lab does; an episode times out after
 ``episode_length`` steps (1000 = 20 s, upstream's real env), and time-outs are bootstrapped by PPO.

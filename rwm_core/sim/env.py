@@ -1,14 +1,12 @@
-"""Closed-loop evaluation of a policy in the simulator, scored with the imagination env's reward terms.
+"""The single-robot simulator env: one MuJoCo robot under the task's commands, pushes, observation and true reward.
 
-Why: policies are trained in imagination under a (possibly penalised) reward computed from predicted states; the
-honest score is the same unpenalised reward computed from the simulator's true states, under the same observation,
-noise, command and push conventions as imagination (SPEC §4).
+Why a single robot: it is the slow, simple reference that scores policies closed loop
+(:mod:`rwm_core.evaluation.policy`), and the batched env (:mod:`rwm_core.sim.vec_env`) is tested against it. It
+follows the same observation, noise, command and push conventions as imagination (SPEC §4), so true and imagined
+returns are comparable. The trotting controller is offered here as a policy of this env (it reads the simulator).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -16,9 +14,7 @@ import torch
 from rwm_core.sim.gait import TrotController
 from rwm_core.sim.robot import QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
-from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES, RewardComputer
-
-Policy = Callable[[np.ndarray], Any]
+from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 _OBS_SLICES = task.mdp.OBS_SLICES
 _NOISE = task.mdp.observation_noise_scale()
@@ -108,7 +104,8 @@ class SimEnv:
 
 class ControllerPolicy:
     """The data-collection controller as a policy: it reads the command from the observation and the rest of
-    the state from the simulator (privileged). ``evaluate_policy`` calls :meth:`attach` at every episode start."""
+    the state from the simulator (privileged). :func:`rwm_core.evaluation.policy.evaluate_policy` calls
+    :meth:`attach` at every episode start."""
 
     def __init__(self, noise_level: float = 0.0, seed: int = 0) -> None:
         self.noise_level = noise_level
@@ -127,108 +124,5 @@ class ControllerPolicy:
 
 
 def controller_policy(noise_level: float = 0.0, seed: int = 0) -> ControllerPolicy:
-    """The trotting controller wrapped for :func:`evaluate_policy` (a privileged reference policy)."""
+    """The trotting controller as a policy for :func:`~rwm_core.evaluation.policy.evaluate_policy` (privileged)."""
     return ControllerPolicy(noise_level=noise_level, seed=seed)
-
-
-def _to_action(out: Any) -> np.ndarray:
-    if isinstance(out, torch.Tensor):
-        out = out.detach().cpu().numpy()
-    a = np.asarray(out, dtype=np.float64).reshape(-1)
-    if a.shape != (12,):
-        raise ValueError(f"policy must return 12 actions, got shape {np.shape(out)}")
-    return a
-
-
-def evaluate_policy(
-    policy: Policy,
-    episodes: int,
-    episode_steps: int,
-    seed: int,
-    observation_noise: bool = True,
-    progress: bool = False,
-    pushes: bool = True,
-    record_rows: bool = False,
-) -> dict:
-    """Roll ``episodes`` episodes of at most ``episode_steps`` steps (an episode also ends when the robot falls).
-
-    ``policy`` gets the 48-dim float32 observation of SPEC §4 and returns 12 actions (numpy or torch, shape (12,)
-    or (1, 12)); a ``torch.nn.Module`` (or TorchScript module) is called with a (1, 48) tensor. A policy object
-    with an ``attach(env)`` method is attached to the :class:`SimEnv` at every episode start (used by
-    :func:`controller_policy`). Returns per-episode and mean true unpenalised returns (sum of weight * term * dt),
-    per-term sums, lengths, fall rate and mean tracking errors; with ``record_rows`` also every episode's rows in
-    the dataset layout (reset row first), for judging a world model on the policy's own trajectories.
-    """
-    from tqdm import tqdm
-
-    if episodes < 1 or episode_steps < 1:
-        raise ValueError("episodes and episode_steps must be >= 1")
-    env = SimEnv(seed, observation_noise=observation_noise, pushes=pushes)
-    if isinstance(policy, torch.nn.Module | torch.jit.ScriptModule):  # exported / trained torch policies
-        module = policy
-
-        def policy(obs: np.ndarray) -> Any:
-            return module(torch.from_numpy(obs)[None])
-
-    returns, lengths, falls = [], [], []
-    term_sums: dict[str, list[float]] = {k: [] for k in TERM_NAMES if k in env.rewards.weights}
-    lin_err, yaw_err = [], []
-    episode_rows: list[np.ndarray] = []
-    for _ in tqdm(range(episodes), desc="evaluate", unit="episode", disable=not progress):
-        obs = env.reset()
-        attach = getattr(policy, "attach", None)
-        if callable(attach):
-            attach(env)
-        ret = 0.0
-        sums = dict.fromkeys(term_sums, 0.0)
-        e_lin, e_yaw = 0.0, 0.0
-        fell = False
-        steps = 0
-        rows = [env.sim.row()] if record_rows else None
-        for _step in range(episode_steps):
-            with torch.no_grad():
-                action = _to_action(policy(obs))
-            cmd = env.command.copy()
-            obs, r, terms, fell = env.step(action)
-            steps += 1
-            ret += r
-            for k, v in terms.items():
-                sums[k] += v
-            v = env.sim.base_lin_vel()
-            w = env.sim.base_ang_vel()
-            e_lin += float(np.hypot(cmd[0] - v[0], cmd[1] - v[1]))
-            e_yaw += abs(float(cmd[2] - w[2]))
-            if rows is not None:
-                rows.append(env.sim.row(fell))
-            if fell:
-                break
-        returns.append(ret)
-        lengths.append(steps)
-        falls.append(bool(fell))
-        for k in term_sums:
-            term_sums[k].append(sums[k])
-        lin_err.append(e_lin / steps)
-        yaw_err.append(e_yaw / steps)
-        if rows is not None:
-            episode_rows.append(np.stack(rows))
-    out = {
-        "episodes": episodes,
-        "episode_steps": episode_steps,
-        "seed": seed,
-        "observation_noise": observation_noise,
-        "mean_return": float(np.mean(returns)),
-        "returns": returns,
-        "lengths": lengths,
-        "mean_length": float(np.mean(lengths)),
-        "falls": falls,
-        "fall_rate": float(np.mean(falls)),
-        "term_sums": term_sums,
-        "mean_terms": {k: float(np.mean(v)) for k, v in term_sums.items()},
-        "lin_vel_xy_error": lin_err,
-        "yaw_rate_error": yaw_err,
-        "mean_lin_vel_xy_error": float(np.mean(lin_err)),
-        "mean_yaw_rate_error": float(np.mean(yaw_err)),
-    }
-    if record_rows:
-        out["rows"] = episode_rows
-    return out

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rwm_core.sim.evaluate import SimEnv, controller_policy, evaluate_policy
+from rwm_core.evaluation.policy import evaluate_policy
+from rwm_core.sim.env import SimEnv, controller_policy
 from rwm_core.tasks import anymal_d_flat as task
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 
@@ -35,11 +36,11 @@ def test_result_structure(results):
 
 def test_controller_beats_standing(results):
     stand, walk = results
-    assert np.isfinite(stand["mean_return"])  # standing is a valid (poor) policy, not an error
-    assert walk["mean_return"] > stand["mean_return"] + 0.5
+    assert np.isfinite(stand["return_mean"])  # standing is a valid (poor) policy, not an error
+    assert walk["return_mean"] > stand["return_mean"] + 0.5
     assert walk["fall_rate"] <= stand["fall_rate"]
-    assert walk["mean_lin_vel_xy_error"] < stand["mean_lin_vel_xy_error"]
-    assert walk["mean_yaw_rate_error"] < stand["mean_yaw_rate_error"]
+    assert walk["lin_vel_error"] < stand["lin_vel_error"]
+    assert walk["yaw_rate_error"] < stand["yaw_rate_error"]
 
 
 def test_observation_layout_and_noise():

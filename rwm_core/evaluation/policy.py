@@ -1,0 +1,277 @@
+"""Scoring policies where it matters: closed loop in the MuJoCo simulator, under the true (unpenalised) reward.
+
+Why: policies are trained in imagination under a (possibly penalised) reward computed from predicted states; the
+honest score is the same unpenalised reward computed from the simulator's true states, in the single-robot
+:class:`~rwm_core.sim.env.SimEnv` with the conventions of imagination. A policy directory's exported actor
+(TorchScript, or ONNX) is scored beside a standing policy (zero actions) on the same seed, i.e. the same command and
+push sequences: the reference every useful policy must beat. Optionally every training checkpoint is scored the
+same way: imagined reward that rises while the true return falls is the signature of a policy exploiting the world
+model.
+
+One set of result names everywhere: :func:`evaluate_policy` returns all of them, ``sim_eval.json`` (and its
+``standing``) holds :data:`SUMMARY_KEYS`, each scored checkpoint :data:`CHECKPOINT_KEYS`, and the sweep table
+(:mod:`rwm_core.evaluation.sweep`) the scalars with the prefix ``sim_`` (``sim_return_mean``, ...). A scalar is
+over all episodes; its plural holds one value per episode.
+
+======================================  ==========================================================================
+key (scalar / per episode)              meaning
+======================================  ==========================================================================
+``return_mean``, ``return_std``         true unpenalised return, Σ weight · term · dt (per episode: ``returns``)
+``episode_length_mean`` / ``lengths``   control steps per episode (an episode ends early when the robot falls)
+``fall_rate`` / ``falls``               fraction of episodes that ended in a fall
+``lin_vel_error`` / ``lin_vel_errors``  mean per-step xy linear-velocity tracking error [m/s]
+``yaw_rate_error`` / ``yaw_rate_errors``  mean per-step yaw-rate tracking error [rad/s]
+``mean_terms`` / ``term_sums``          per reward term: the mean over episodes / each episode's sum
+======================================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rwm_core.artifacts import atomic_write_json
+from rwm_core.config import PolicyConfig
+from rwm_core.errors import RwmError
+from rwm_core.loaders import fail
+from rwm_core.policy.export import JIT_FILE, ONNX_FILE, OnnxPolicy, TorchScriptPolicy, checkpoint_actors
+from rwm_core.sim.env import SimEnv
+from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
+
+Policy = Callable[[np.ndarray], Any]
+
+
+def _to_action(out: Any) -> np.ndarray:
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().numpy()
+    a = np.asarray(out, dtype=np.float64).reshape(-1)
+    if a.shape != (12,):
+        raise ValueError(f"policy must return 12 actions, got shape {np.shape(out)}")
+    return a
+
+
+def evaluate_policy(
+    policy: Policy,
+    episodes: int,
+    episode_steps: int,
+    seed: int,
+    observation_noise: bool = True,
+    progress: bool = False,
+    pushes: bool = True,
+    record_rows: bool = False,
+) -> dict:
+    """Roll ``episodes`` episodes of at most ``episode_steps`` steps (an episode also ends when the robot falls).
+
+    ``policy`` gets the 48-dim float32 observation of SPEC §4 and returns 12 actions (numpy or torch, shape (12,)
+    or (1, 12)); a ``torch.nn.Module`` (or TorchScript module) is called with a (1, 48) tensor. A policy object
+    with an ``attach(env)`` method is attached to the :class:`SimEnv` at every episode start (used by
+    :func:`~rwm_core.sim.env.controller_policy`). Returns per-episode and mean true unpenalised returns (sum of
+    weight * term * dt), per-term sums, lengths, fall rate and mean tracking errors; with ``record_rows`` also every
+    episode's rows in the dataset layout (reset row first), for judging a world model on the policy's own
+    trajectories.
+    """
+    from tqdm import tqdm
+
+    if episodes < 1 or episode_steps < 1:
+        raise ValueError("episodes and episode_steps must be >= 1")
+    env = SimEnv(seed, observation_noise=observation_noise, pushes=pushes)
+    if isinstance(policy, torch.nn.Module | torch.jit.ScriptModule):  # exported / trained torch policies
+        module = policy
+
+        def policy(obs: np.ndarray) -> Any:
+            return module(torch.from_numpy(obs)[None])
+
+    returns, lengths, falls = [], [], []
+    term_sums: dict[str, list[float]] = {k: [] for k in TERM_NAMES if k in env.rewards.weights}
+    lin_err, yaw_err = [], []
+    episode_rows: list[np.ndarray] = []
+    for _ in tqdm(range(episodes), desc="evaluate", unit="episode", disable=not progress):
+        obs = env.reset()
+        attach = getattr(policy, "attach", None)
+        if callable(attach):
+            attach(env)
+        ret = 0.0
+        sums = dict.fromkeys(term_sums, 0.0)
+        e_lin, e_yaw = 0.0, 0.0
+        fell = False
+        steps = 0
+        rows = [env.sim.row()] if record_rows else None
+        for _step in range(episode_steps):
+            with torch.no_grad():
+                action = _to_action(policy(obs))
+            cmd = env.command.copy()
+            obs, r, terms, fell = env.step(action)
+            steps += 1
+            ret += r
+            for k, v in terms.items():
+                sums[k] += v
+            v = env.sim.base_lin_vel()
+            w = env.sim.base_ang_vel()
+            e_lin += float(np.hypot(cmd[0] - v[0], cmd[1] - v[1]))
+            e_yaw += abs(float(cmd[2] - w[2]))
+            if rows is not None:
+                rows.append(env.sim.row(fell))
+            if fell:
+                break
+        returns.append(ret)
+        lengths.append(steps)
+        falls.append(bool(fell))
+        for k in term_sums:
+            term_sums[k].append(sums[k])
+        lin_err.append(e_lin / steps)
+        yaw_err.append(e_yaw / steps)
+        if rows is not None:
+            episode_rows.append(np.stack(rows))
+    out = {
+        "episodes": episodes,
+        "episode_steps": episode_steps,
+        "seed": seed,
+        "observation_noise": observation_noise,
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "returns": returns,
+        "lengths": lengths,
+        "episode_length_mean": float(np.mean(lengths)),
+        "falls": falls,
+        "fall_rate": float(np.mean(falls)),
+        "term_sums": term_sums,
+        "mean_terms": {k: float(np.mean(v)) for k, v in term_sums.items()},
+        "lin_vel_errors": lin_err,
+        "yaw_rate_errors": yaw_err,
+        "lin_vel_error": float(np.mean(lin_err)),
+        "yaw_rate_error": float(np.mean(yaw_err)),
+    }
+    if record_rows:
+        out["rows"] = episode_rows
+    return out
+
+
+EVAL_FILE = "sim_eval.json"
+EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
+SUMMARY_KEYS = (  # what sim_eval.json keeps of an evaluation, in this order
+    "return_mean",
+    "return_std",
+    "fall_rate",
+    "episode_length_mean",
+    "lin_vel_error",
+    "yaw_rate_error",
+    "mean_terms",
+    "returns",
+    "lengths",
+)
+CHECKPOINT_KEYS = ("return_mean", "fall_rate", "episode_length_mean")  # what is kept per scored checkpoint
+
+
+def _summary(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: raw[k] for k in SUMMARY_KEYS}
+
+
+def evaluate_checkpoints(
+    policy_dir: str | Path,
+    cfg: PolicyConfig,
+    seed: int = 0,
+    progress: bool = True,
+    actors: list[tuple[int, Path, torch.nn.Module]] | None = None,
+) -> list[dict[str, Any]]:
+    """True return, fall rate and episode length of every checkpoint of the final run, by iteration.
+
+    Same seed, episodes and noise as the final evaluation, so the last checkpoint scores as the exported actor does.
+    ``actors`` is what :func:`checkpoint_actors` returned (built here when not given).
+    """
+    actors = checkpoint_actors(policy_dir, cfg) if actors is None else actors
+    bar = None
+    if progress and actors:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(actors), desc="checkpoints in the simulator", unit="ckpt")
+    out = []
+    for iteration, f, actor in actors:
+        with torch.inference_mode():
+            raw = evaluate_policy(
+                actor,
+                episodes=cfg.eval_episodes,
+                episode_steps=cfg.eval_episode_steps,
+                seed=seed,
+                observation_noise=cfg.observation_noise,
+            )
+        out.append({"iteration": iteration, "path": str(f), **{k: raw[k] for k in CHECKPOINT_KEYS}})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def evaluate_policy_dir(
+    policy_dir: str | Path,
+    out_json: str | Path,
+    cfg: PolicyConfig,
+    seed: int = 0,
+    backend: str = "torchscript",
+    progress: bool = True,
+    model: str | Path | None = None,
+    checkpoints: bool = False,
+) -> dict[str, Any]:
+    """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically.
+
+    With ``model`` (a world-model checkpoint) the report also says how well that model predicts both policies'
+    simulator trajectories (``model_error``): where it is much worse than on the data, the policy has left them.
+    With ``checkpoints`` it also scores every training checkpoint (``checkpoints``: the true return over training).
+    """
+    if backend not in ("torchscript", "onnx"):
+        raise RwmError(f"backend must be 'torchscript' or 'onnx', got {backend!r}")
+    d = Path(policy_dir)
+    if not d.is_dir():
+        raise fail(d, "a policy directory written by `rwm train-policy`", "nothing (directory not found)")
+    path = d / (JIT_FILE if backend == "torchscript" else ONNX_FILE)
+    if not path.exists():
+        raise fail(path, f"the exported actor {path.name}", "nothing (file not found)", "run `rwm train-policy` first")
+    policy = TorchScriptPolicy(path) if backend == "torchscript" else OnnxPolicy(path)
+    actors = checkpoint_actors(d, cfg) if checkpoints else None  # every input is checked before the simulations
+    kwargs = dict(
+        episodes=cfg.eval_episodes,
+        episode_steps=cfg.eval_episode_steps,
+        seed=seed,
+        observation_noise=cfg.observation_noise,
+        record_rows=model is not None,
+    )
+    loaded = None
+    if model is not None:
+        from rwm_core.dynamics.checkpoint import check_layout
+        from rwm_core.dynamics.checkpoint import load as load_model
+        from rwm_core.tasks import get_task
+
+        loaded = load_model(model)
+        check_layout(loaded, get_task(loaded.task).LAYOUT, model, "the simulator")
+        loaded.model.eval()
+    trained = evaluate_policy(policy, progress=progress, **kwargs)
+    standing = evaluate_policy(lambda obs: np.zeros(12, dtype=np.float32), **kwargs)
+    report: dict[str, Any] = {
+        "policy": str(path),
+        "backend": backend,
+        "episodes": cfg.eval_episodes,
+        "episode_steps": cfg.eval_episode_steps,
+        "seed": seed,
+        **_summary(trained),
+        "standing": _summary(standing),
+        "beats_standing": bool(trained["return_mean"] > standing["return_mean"]),
+    }
+    if loaded is not None:
+        from rwm_core.config import DatasetConfig
+        from rwm_core.evaluation.prediction import trajectory_error
+
+        history = int(loaded.meta.get("history", DatasetConfig().history))
+        report["model_error"] = {
+            "model": str(model),
+            "metric": "relative autoregressive error (normalised state) on the simulator trajectories, per step",
+            "policy": trajectory_error(loaded, trained["rows"], history),
+            "standing": trajectory_error(loaded, standing["rows"], history),
+        }
+    if checkpoints:
+        report["checkpoints"] = evaluate_checkpoints(d, cfg, seed=seed, progress=progress, actors=actors)
+    atomic_write_json(out_json, report)
+    return report
