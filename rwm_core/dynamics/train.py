@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from rwm_core import artifacts
 from rwm_core.config import DynamicsConfig, TrackingConfig
@@ -23,13 +22,11 @@ from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.dynamics.loss import LOSS_TERMS, LossWeights, bootstrap_weights, ensemble_loss
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble
 from rwm_core.errors import InputError, RwmError
-from rwm_core.loaders import one_line
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
-from rwm_core.tracking import MetricsTracker
+from rwm_core.training_loop import CHECKPOINT_DIR as CHECKPOINT_DIR
+from rwm_core.training_loop import METRICS_FILE, TrainingLoop
 
 MODEL_FILE = "model.pt"
-CHECKPOINT_DIR = "checkpoints"
-METRICS_FILE = "metrics.csv"
 # keys that only say how long or how often; a checkpoint written under other values can be continued
 RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "val_every", "val_batches", "micro_batch_size"})
 
@@ -218,78 +215,44 @@ def pretrain(
         "resume_fingerprint": fingerprint,
     }
 
-    start_iter = 0
-    last_good: Path | None = None
-    found = (
-        artifacts.resumable_checkpoint(
-            out / CHECKPOINT_DIR,
-            cfg.iterations,
-            fingerprint,
-            ckpt.read_training_checkpoint,
-            lambda raw: (raw.get("meta") or {}).get("resume_fingerprint"),
-            "pretrain",
-            ckpt.CHECKPOINT_FORMAT_VERSION,
-        )
-        if resume
-        else None
+    loop = TrainingLoop(out, "pretrain", cfg.iterations, cfg.checkpoint_every, NonFiniteLossError)
+    raw = loop.resume(
+        resume,
+        fingerprint,
+        ckpt.read_training_checkpoint,
+        ckpt.CHECKPOINT_FORMAT_VERSION,
+        lambda raw: (raw.get("meta") or {}).get("resume_fingerprint"),
     )
-    restore: str | None = None
-    if found is not None:
-        last, raw = found
-        try:
+    if raw is not None:
+        with loop.restoring(f"a training checkpoint of this model ({spec.to_dict()})"):
             model.load_state_dict(raw[ckpt.STATE_DICT_KEY])
             optimizer.load_state_dict(raw["system_dynamics_optimizer_state_dict"])
             gen.set_state(raw["generator_state"])
-            start_iter = int(raw["iter"])
-        except (RuntimeError, ValueError, TypeError, KeyError) as e:
-            raise InputError(
-                f"{last}: expected a training checkpoint of this model ({spec.to_dict()}), found state that does not "
-                f"fit it ({one_line(str(e))}); remove it to start from scratch"
-            ) from None
-        restore = raw.get("metrics_csv")
-        last_good = last
 
-    def save_training_checkpoint(path: Path, it: int) -> Path:
-        return ckpt.save(
+    def write(path: Path, it: int, training_state: dict[str, Any] | None = None) -> None:
+        """``model.pt`` or, with ``training_state``, a checkpoint to resume from."""
+        ckpt.save(
             path,
             model,
             ds.normalizer,
             task=ds.task_name,
             training_config=cfg_dict,
             meta={**meta, "iter": it},
-            training_state={
-                "iter": it,
-                "system_dynamics_optimizer_state_dict": optimizer.state_dict(),
-                "generator_state": gen.get_state(),
-                "metrics_csv": tracker.snapshot(),
-            },
+            training_state=training_state,
         )
 
-    tracker = MetricsTracker(
-        out / METRICS_FILE,
-        tracking,
-        run_name=out.name,
-        config={"dynamics": cfg_dict, **meta},
-        resume_step=start_iter if start_iter > 0 else None,
-        restore=restore,
-    )
+    def save(path: Path, it: int, metrics_csv: str) -> None:
+        state = {"iter": it, "system_dynamics_optimizer_state_dict": optimizer.state_dict()}
+        write(path, it, {**state, "generator_state": gen.get_state(), "metrics_csv": metrics_csv})
+
     weights = loss_weights(cfg)
     if dev.type != "cpu":
         ds.data = torch.from_numpy(np.ascontiguousarray(ds.data)).to(dev)  # gather windows on the device
     rates: list[float] = []
-    row: dict[str, Any] = {}
     val: dict[str, float] = {}
-    bar = tqdm(
-        range(start_iter, cfg.iterations),
-        initial=start_iter,
-        total=cfg.iterations,
-        desc="pretrain",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    try:
+    with loop.open(save, tracking=tracking, config={"dynamics": cfg_dict, **meta}, progress=progress, desc="pretrain"):
         model.train()
-        for it in bar:
+        for it in loop:
             t0 = time.perf_counter()
             sums = {k: 0.0 for k in (*LOSS_TERMS, "total")}
             gnorm_sum = 0.0
@@ -301,10 +264,7 @@ def pretrain(
                 if not bad and not math.isfinite(float(gnorm)):
                     bad = {"grad_norm": float(gnorm)}
                 if bad:
-                    where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written yet"
-                    raise NonFiniteLossError(
-                        f"iteration {it + 1}, mini-batch {b + 1}: non-finite loss {bad}; training stopped ({where})"
-                    )
+                    raise loop.non_finite(bad, f"mini-batch {b + 1}")
                 for k, v in losses.items():
                     sums[k] += float(v) / cfg.batches_per_iteration
                 gnorm_sum += float(gnorm) / cfg.batches_per_iteration
@@ -326,34 +286,19 @@ def pretrain(
                 "windows_per_s": rate,
                 "elapsed_s": dt,
             }
-            tracker.log(row)
-            bar.set_postfix(
-                loss=f"{sums['total']:.3f}",
-                state=f"{sums['state']:.3f}",
-                val=f"{row['val_loss']:.3f}",
-                wps=f"{rate:.0f}",
-            )
-            if cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0:
-                last_good = save_training_checkpoint(out / CHECKPOINT_DIR / artifacts.checkpoint_name(done), done)
-        final_iter = max(cfg.iterations, start_iter)
-        if not (out / CHECKPOINT_DIR / artifacts.checkpoint_name(final_iter)).exists():
-            save_training_checkpoint(out / CHECKPOINT_DIR / artifacts.checkpoint_name(final_iter), final_iter)
-        model.eval()
-        ckpt.save(
-            out / MODEL_FILE,
-            model,
-            ds.normalizer,
-            task=ds.task_name,
-            training_config=cfg_dict,
-            meta={**meta, "iter": final_iter},
-        )
-    finally:
-        bar.close()
-        tracker.close()
+            postfix = {
+                "loss": f"{sums['total']:.3f}",
+                "state": f"{sums['state']:.3f}",
+                "val": f"{row['val_loss']:.3f}",
+                "wps": f"{rate:.0f}",
+            }
+            loop.end_iteration(row, postfix=postfix)
+    model.eval()
+    write(out / MODEL_FILE, cfg.iterations)
     summary = {
-        "iterations": final_iter,
-        "resumed_from": start_iter,
-        "final": row,
+        "iterations": cfg.iterations,
+        "resumed_from": loop.start_iteration,
+        "final": loop.last_row,
         "windows_per_s": float(np.mean(rates)) if rates else None,
         "model": str(out / MODEL_FILE),
         "metrics": str(out / METRICS_FILE),

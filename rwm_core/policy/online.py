@@ -14,15 +14,11 @@ transitions are ~1.5% of a batch of 1024 imagined envs, so they would change lit
 
 from __future__ import annotations
 
-import contextlib
-import io
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from rsl_rl.algorithms import PPO
 from tensordict import TensorDict
 
 from rwm_core import artifacts
@@ -33,22 +29,21 @@ from rwm_core.dynamics.rollout import autoregressive_predict
 from rwm_core.dynamics.train import training_step
 from rwm_core.evaluation.prediction import relative_error
 from rwm_core.imagination.env import ImaginationEnv
-from rwm_core.policy.export import export_actor
+from rwm_core.policy.onpolicy import StepMeans, action_std, build_ppo, collect
 from rwm_core.policy.ppo import _env_state, _restore_env
 from rwm_core.policy.replay import ReplayBuffer
 from rwm_core.policy.train import (
-    CHECKPOINT_DIR,
-    FINAL_CHECKPOINT,
-    METRICS_FILE,
+    POLICY_FORMAT_VERSION,
     PolicyTrainingError,
     _read_resumable,
     _save,
+    finish_policy,
     ppo_config,
     read_checkpoint,
 )
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 from rwm_core.sim.vec_env import SimVecEnv
-from rwm_core.tracking import MetricsTracker
+from rwm_core.training_loop import TrainingLoop
 
 MODEL_FILE = "model.pt"  # the world model as refined online
 ERROR_STEPS = (1, 8)
@@ -163,165 +158,128 @@ def _run(
         return buffer.sample(k, history, g)
 
     train_cfg = ppo_config(cfg)
-    with contextlib.redirect_stdout(io.StringIO()):
-        alg = PPO.construct_algorithm(env.get_observations(), env, train_cfg, str(dev))
+    alg = build_ppo(env, train_cfg, dev)
     if init_state is not None:  # fine-tune a model-free PPO policy, as upstream's Finetune task does
         alg.load(init_state, {"actor": True, "critic": True}, strict=True)
     fingerprint = artifacts.resume_fingerprint(
         to_dict(cfg), RESUME_IGNORED, seed=seed, model=artifacts.sha256_file(model_path), stage="train-online"
     )
-    start_iter, restore = 0, None
-    found = (
-        artifacts.resumable_checkpoint(
-            out / CHECKPOINT_DIR,
-            cfg.iterations,
-            fingerprint,
-            lambda p: _read_resumable(p, dev),
-            lambda state: state.get("fingerprint"),
-            "train-online",
-            1,
-        )
-        if resume
-        else None
-    )
+    loop = TrainingLoop(out, "train-online", cfg.iterations, cfg.checkpoint_every, PolicyTrainingError)
+    state = loop.resume(resume, fingerprint, lambda p: _read_resumable(p, dev), POLICY_FORMAT_VERSION)
     real_obs = real.get_observations()
     prev_done = torch.ones(cfg.real_envs, dtype=torch.bool)  # the first row of every stream starts an episode
-    if found is not None:
-        _, state = found
-        alg.load(state, None, strict=True)
-        online = state["online"]
-        world.load_state_dict(online["world_model"])
-        optimizer.load_state_dict(online["model_optimizer"])
-        gen.set_state(online["generator"])
-        env.gen.set_state(online["imagination_generator"])
-        buffer.load_state_dict(online["buffer"])
-        _restore_env(real, online["real_env"])
-        real_obs = TensorDict({"policy": online["real_obs"]}, batch_size=[cfg.real_envs])
-        prev_done = online["prev_done"]
-        start_iter = int(state["iter"])
-        restore = state.get("metrics_csv")
-    logger = MetricsTracker(
-        out / METRICS_FILE,
-        tracking,
-        run_name=out.name,
-        config={"online": to_dict(cfg), "seed": seed},
-        resume_step=start_iter if start_iter > 0 else None,
-        restore=restore,
-    )
+    if state is not None:
+        with loop.restoring("a train-online checkpoint of this configuration"):
+            alg.load(state, None, strict=True)
+            online = state["online"]
+            world.load_state_dict(online["world_model"])
+            optimizer.load_state_dict(online["model_optimizer"])
+            gen.set_state(online["generator"])
+            env.gen.set_state(online["imagination_generator"])
+            buffer.load_state_dict(online["buffer"])
+            _restore_env(real, online["real_env"])
+            real_obs = TensorDict({"policy": online["real_obs"]}, batch_size=[cfg.real_envs])
+            prev_done = online["prev_done"]
     ckpt_extra = {"seed": seed, "fingerprint": fingerprint, "actor_cfg": train_cfg["actor"], "stage": "train-online"}
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.iterations, initial=start_iter, desc="online", unit="it")
-    wall0 = time.perf_counter()
-    last_row: dict[str, Any] = {}
-    for it in range(start_iter, cfg.iterations):
-        row: dict[str, Any] = {"iteration": it + 1, "warmup": int(it < cfg.warmup_iterations)}
-        row.update({f"loss.{k}": float("nan") for k in PPO_LOSSES})  # fixed columns; set once PPO runs
-        # (1) real interaction with the current policy
-        t0 = time.perf_counter()
-        true_reward, falls = 0.0, 0.0
-        with torch.inference_mode():
-            for _ in range(cfg.real_steps):
-                actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
-                real_obs, _, dones, extras = real.step(actions)
-                buffer.append(torch.from_numpy(extras["record"]["rows"]).float(), prev_done.clone())
-                prev_done = dones.cpu().bool()
-                true_reward += float(extras["step"]["reward"].mean())
-                falls += float(extras["step"]["fell"].float().mean())
-        row.update(true_reward=true_reward / cfg.real_steps, true_fall_rate=falls / cfg.real_steps)
-        t1 = time.perf_counter()
-        # (2) the model on this iteration's fresh data, before it learns from it
-        world.eval()
-        row.update(fresh_error(world, normalizer, lay))
-        # (3) model update on buffer windows (and, optionally, offline windows)
-        model_loss = float("nan")
-        if len(buffer.valid_starts(history + forecast)):
-            for p in world.parameters():
-                p.requires_grad_(True)
-            world.train()
-            losses = []
-            for _ in range(cfg.model_updates):
-                n_off = int(round(cfg.offline_fraction * cfg.model_batch_size)) if offline_starts is not None else 0
-                rows = buffer.sample(cfg.model_batch_size - n_off, history + forecast, gen)
-                if n_off:
-                    pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
-                    rows = torch.cat([rows, data.gather(pick.numpy())])
-                batch = window_batch(rows.to(dev), normalizer, lay)  # already on the device
-                terms, gnorm = training_step(world, optimizer, batch, history, dyn_cfg, gen)
-                if not torch.isfinite(gnorm):
-                    raise PolicyTrainingError(f"non-finite world-model loss at iteration {it + 1}: {terms}")
-                losses.append(float(terms["total"]))
-            model_loss = sum(losses) / len(losses)
+    def save(path: Path, iteration: int, metrics_csv: str) -> None:
+        online = {
+            "world_model": {k: v.detach().clone() for k, v in world.state_dict().items()},
+            "model_optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(),
+            "imagination_generator": env.gen.get_state(),
+            "buffer": buffer.state_dict(),
+            "real_env": _env_state(real),
+            "real_obs": real_obs["policy"].clone(),
+            "prev_done": prev_done.clone(),
+        }
+        _save(path, alg, iteration, {**ckpt_extra, "metrics_csv": metrics_csv, "online": online})
+
+    config = {"online": to_dict(cfg), "seed": seed}
+    with loop.open(save, tracking=tracking, config=config, progress=progress, desc="online"):
+        for it in loop:
+            row: dict[str, Any] = {"iteration": it + 1, "warmup": int(it < cfg.warmup_iterations)}
+            row.update({f"loss.{k}": float("nan") for k in PPO_LOSSES})  # fixed columns; set once PPO runs
+            finite = ["true_reward"]
+            # (1) real interaction with the current policy
+            t0 = time.perf_counter()
+            true_reward, falls = 0.0, 0.0
+            with torch.inference_mode():
+                for _ in range(cfg.real_steps):
+                    actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
+                    real_obs, _, dones, extras = real.step(actions)
+                    buffer.append(torch.from_numpy(extras["record"]["rows"]).float(), prev_done.clone())
+                    prev_done = dones.cpu().bool()
+                    true_reward += float(extras["step"]["reward"].mean())
+                    falls += float(extras["step"]["fell"].float().mean())
+            row.update(true_reward=true_reward / cfg.real_steps, true_fall_rate=falls / cfg.real_steps)
+            t1 = time.perf_counter()
+            # (2) the model on this iteration's fresh data, before it learns from it
             world.eval()
-            for p in world.parameters():
-                p.requires_grad_(False)
-        row["model_loss"] = model_loss
-        t2 = time.perf_counter()
-        # (4) imagination from buffer histories with the updated model, then PPO
-        imagined, unc = float("nan"), float("nan")
-        t3 = t4 = t2
-        if it >= cfg.warmup_iterations:
-            env.history_source = histories
-            env.rollout.refresh()
-            imagined_sum, unc_sum = 0.0, 0.0
-            alg.train_mode()
-            with torch.inference_mode():  # the env's tensors are inference tensors after the first rollout
-                env.reset_envs(torch.arange(env.num_envs, device=env.device))
-                obs = env.get_observations()
-                for _ in range(cfg.steps_per_env):
-                    actions = alg.act(obs)
-                    obs, rewards, dones, extras = env.step(actions)
-                    alg.process_env_step(obs, rewards, dones, extras)
-                    imagined_sum += float(extras["step"]["reward_unpenalised"].mean())
-                    unc_sum += float(extras["step"]["uncertainty"].mean())
-                alg.compute_returns(obs)
-            t3 = time.perf_counter()
-            losses = alg.update()
-            t4 = time.perf_counter()
-            imagined, unc = imagined_sum / cfg.steps_per_env, unc_sum / cfg.steps_per_env
-            row.update({f"loss.{k}": float(v) for k, v in losses.items()})
-            if not all(math.isfinite(float(v)) for v in losses.values()):
-                raise PolicyTrainingError(f"non-finite PPO loss at iteration {it + 1}; last good checkpoint in {out}")
-        row.update(
-            imagined_reward=imagined,
-            uncertainty=unc,
-            buffer_rows=buffer.size_total,
-            time_sim_s=t1 - t0,
-            time_model_s=t2 - t1,
-            time_imagination_s=t3 - t2,
-            time_ppo_s=t4 - t3,
-            wall_s=time.perf_counter() - wall0,
-            real_env_steps=(it + 1) * cfg.real_envs * cfg.real_steps,
-            action_std=float(alg.get_policy().output_std.detach().mean()),
-        )
-        if not math.isfinite(row["true_reward"]):
-            raise PolicyTrainingError(f"non-finite true reward at iteration {it + 1}")
-        logger.log(row)
-        last_row = row
-        if bar is not None:
-            bar.set_postfix(
-                true=f"{row['true_reward']:.4f}", imag=f"{imagined:.4f}", err8=f"{row['model_error_8']:.2f}"
+            row.update(fresh_error(world, normalizer, lay))
+            # (3) model update on buffer windows (and, optionally, offline windows)
+            model_loss = float("nan")
+            if len(buffer.valid_starts(history + forecast)):
+                for p in world.parameters():
+                    p.requires_grad_(True)
+                world.train()
+                losses = []
+                for _ in range(cfg.model_updates):
+                    n_off = int(round(cfg.offline_fraction * cfg.model_batch_size)) if offline_starts is not None else 0
+                    rows = buffer.sample(cfg.model_batch_size - n_off, history + forecast, gen)
+                    if n_off:
+                        pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
+                        rows = torch.cat([rows, data.gather(pick.numpy())])
+                    batch = window_batch(rows.to(dev), normalizer, lay)  # already on the device
+                    terms, gnorm = training_step(world, optimizer, batch, history, dyn_cfg, gen)
+                    if not torch.isfinite(gnorm):
+                        bad = {**{f"model_{k}": float(v) for k, v in terms.items()}, "model_grad_norm": float(gnorm)}
+                        raise loop.non_finite(bad, "world-model update")
+                    losses.append(float(terms["total"]))
+                model_loss = sum(losses) / len(losses)
+                world.eval()
+                for p in world.parameters():
+                    p.requires_grad_(False)
+            row["model_loss"] = model_loss
+            t2 = time.perf_counter()
+            # (4) imagination from buffer histories with the updated model, then PPO
+            imagined, unc = float("nan"), float("nan")
+            t3 = t4 = t2
+            if it >= cfg.warmup_iterations:
+                env.history_source = histories
+                env.rollout.refresh()
+                alg.train_mode()
+                with torch.inference_mode():  # the env's tensors are inference tensors after the first rollout
+                    env.reset_envs(torch.arange(env.num_envs, device=env.device))
+                    obs = env.get_observations()
+                stats = StepMeans(("reward_unpenalised", "uncertainty"))
+                collect(alg, env, obs, cfg.steps_per_env, stats.add)
+                t3 = time.perf_counter()
+                ppo_losses = alg.update()
+                t4 = time.perf_counter()
+                means = stats.step_means()
+                imagined, unc = means["reward_unpenalised"], means["uncertainty"]
+                row.update({f"loss.{k}": float(v) for k, v in ppo_losses.items()})
+                finite += [f"loss.{k}" for k in ppo_losses]
+            row.update(
+                imagined_reward=imagined,
+                uncertainty=unc,
+                buffer_rows=buffer.size_total,
+                time_sim_s=t1 - t0,
+                time_model_s=t2 - t1,
+                time_imagination_s=t3 - t2,
+                time_ppo_s=t4 - t3,
+                wall_s=loop.wall_s,
+                real_env_steps=(it + 1) * cfg.real_envs * cfg.real_steps,
+                action_std=action_std(alg),
             )
-            bar.update(1)
-        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            online = {
-                "world_model": {k: v.detach().clone() for k, v in world.state_dict().items()},
-                "model_optimizer": optimizer.state_dict(),
-                "generator": gen.get_state(),
-                "imagination_generator": env.gen.get_state(),
-                "buffer": buffer.state_dict(),
-                "real_env": _env_state(real),
-                "real_obs": real_obs["policy"].clone(),
-                "prev_done": prev_done.clone(),
+            postfix = {
+                "true": f"{row['true_reward']:.4f}",
+                "imag": f"{imagined:.4f}",
+                "err8": f"{row['model_error_8']:.2f}",
             }
-            extra = {**ckpt_extra, "metrics_csv": logger.snapshot(), "online": online}
-            _save(out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1), alg, it + 1, extra)
-    if bar is not None:
-        bar.close()
-    logger.close()
-    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
+            loop.end_iteration(row, finite=finite, postfix=postfix)
+    finish_policy(out, alg, cfg.iterations, ckpt_extra)
     ckpt.save(
         out / MODEL_FILE,
         world,
@@ -330,6 +288,4 @@ def _run(
         training_config=to_dict(dyn_cfg),
         meta={**loaded.meta, "online": {"iterations": cfg.iterations, "dataset": str(dataset_path)}},
     )
-    alg.eval_mode()
-    export_actor(alg.get_policy(), out)
-    return {"seed": seed, "iterations": cfg.iterations, "resumed_from": start_iter, **last_row}
+    return {"seed": seed, "iterations": cfg.iterations, "resumed_from": loop.start_iteration, **loop.last_row}

@@ -9,9 +9,7 @@ stop and TorchScript/ONNX export as ``rwm train-policy``; the first ``record_env
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import math
 import pickle
 import time
@@ -19,27 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rsl_rl.algorithms import PPO
 from tensordict import TensorDict
 
 from rwm_core import artifacts
 from rwm_core.artifacts import atomic_path
 from rwm_core.config import PPOConfig, TrackingConfig, to_dict
-from rwm_core.policy.export import export_actor
+from rwm_core.policy.onpolicy import StepMeans, build_ppo, collect, ppo_columns
 from rwm_core.policy.train import (
     CHECKPOINT_DIR,
     FINAL_CHECKPOINT,
-    METRICS_FILE,
+    POLICY_FORMAT_VERSION,
     PolicyTrainingError,
     _read_resumable,
     _save,
+    finish_policy,
     ppo_config,
 )
 from rwm_core.runtime import resolve_device, seed_everything, set_threads
 from rwm_core.sim.record import ExperienceRecorder
 from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
-from rwm_core.tracking import MetricsTracker
+from rwm_core.training_loop import TrainingLoop
 
 EXPERIENCE_DIR = "experience"
 EXPERIENCE_STATE = "experience.pkl"  # the recorder at a checkpoint, beside it (resume continues the streams)
@@ -105,42 +103,17 @@ def _train(
 ) -> dict[str, Any]:
     env.cfg_dict = to_dict(cfg)
     train_cfg = ppo_config(cfg)
-    obs = env.get_observations()
-    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summaries
-        alg = PPO.construct_algorithm(obs, env, train_cfg, str(dev))
+    alg = build_ppo(env, train_cfg, dev)
     fingerprint = artifacts.resume_fingerprint(to_dict(cfg), RESUME_IGNORED, seed=seed, stage="train-ppo")
     recorder = ExperienceRecorder(env.sim.rows(env.record_ids)) if cfg.record_envs else None
-    start_iter = 0
-    restore: str | None = None
-    found = (
-        artifacts.resumable_checkpoint(
-            out / CHECKPOINT_DIR,
-            cfg.iterations,
-            fingerprint,
-            lambda p: _read_resumable(p, dev),
-            lambda state: state.get("fingerprint"),
-            "train-ppo",
-            1,
-        )
-        if resume
-        else None
-    )
-    if found is not None:
-        path, state = found
-        alg.load(state, None, strict=True)
-        start_iter = int(state["iter"])
-        restore = state.get("metrics_csv")
-        _restore_env(env, state["env_state"])
+    loop = TrainingLoop(out, "train-ppo", cfg.iterations, cfg.checkpoint_every, PolicyTrainingError)
+    state = loop.resume(resume, fingerprint, lambda p: _read_resumable(p, dev), POLICY_FORMAT_VERSION)
+    if state is not None:
+        with loop.restoring("a train-ppo checkpoint of this configuration"):
+            alg.load(state, None, strict=True)
+            _restore_env(env, state["env_state"])
         if recorder is not None:
-            recorder = _load_experience(_experience_path(path))
-    logger = MetricsTracker(
-        out / METRICS_FILE,
-        tracking,
-        run_name=out.name,
-        config={"ppo": to_dict(cfg), "seed": seed},
-        resume_step=start_iter if start_iter > 0 else None,
-        restore=restore,
-    )
+            recorder = _load_experience(_experience_path(loop.resumed_path))
     episode_keys = [
         "/episode/length",
         "/episode/return",
@@ -149,90 +122,64 @@ def _train(
         "/episode_reward/termination",
     ]
     ckpt_extra = {"seed": seed, "fingerprint": fingerprint, "actor_cfg": train_cfg["actor"], "stage": "train-ppo"}
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.iterations, initial=start_iter, desc="ppo", unit="it")
-    if found is None:  # the untrained policy: RWM-U's `random` dataset rolls it out
-        _save(out / INITIAL_CHECKPOINT, alg, 0, ckpt_extra)
-    alg.train_mode()
-    # the observation the last step returned (with its noise draw), so a resumed run goes on exactly
-    obs = (
-        TensorDict({"policy": state["env_state"]["obs"].to(dev)}, batch_size=[env.num_envs], device=dev)
-        if found is not None
-        else env.get_observations()
-    )
-    last_row: dict[str, Any] = {}
-    steps = cfg.num_envs * cfg.steps_per_env
-    wall0 = time.perf_counter()
-    for it in range(start_iter, cfg.iterations):
-        t0 = time.perf_counter()
-        reward_sum, fall_sum = 0.0, 0.0
-        episode_logs: dict[str, list[float]] = {}
-        with torch.inference_mode():
-            for _ in range(cfg.steps_per_env):
-                actions = alg.act(obs)
-                obs, rewards, dones, extras = env.step(actions)
-                alg.process_env_step(obs, rewards, dones, extras)
-                reward_sum += float(extras["step"]["reward"].mean())
-                fall_sum += float(extras["step"]["fell"].float().mean())
-                for k, v in extras["log"].items():
-                    episode_logs.setdefault(k, []).append(float(v))
-                if recorder is not None:
-                    recorder.add(extras["record"])
-            alg.compute_returns(obs)
-        t_collect = time.perf_counter() - t0
-        losses = alg.update()
-        t_total = time.perf_counter() - t0
-        row: dict[str, Any] = {
-            "iteration": it + 1,
-            "env_steps": (it + 1) * steps,
-            "wall_s": time.perf_counter() - wall0,
-            "reward": reward_sum / cfg.steps_per_env,
-            "fall_rate": fall_sum / cfg.steps_per_env,  # falls per env-step
-        }
-        for k in episode_keys:
-            vals = episode_logs.get(k, [])
-            row[k.strip("/").replace("/", ".")] = sum(vals) / len(vals) if vals else float("nan")
-        row.update({f"loss.{k}": float(v) for k, v in losses.items()})
-        row.update(
-            learning_rate=float(alg.learning_rate),
-            action_std=float(alg.get_policy().output_std.detach().mean()),
-            collect_steps_per_s=steps / t_collect,
-            env_steps_per_s=steps / t_total,
-            recorded_rows=recorder.rows if recorder is not None else 0,
+    def save(path: Path, iteration: int, metrics_csv: str) -> None:
+        _save_experience(_experience_path(path), recorder)
+        env_state = {**_env_state(env), "obs": obs["policy"]}
+        _save(path, alg, iteration, {**ckpt_extra, "metrics_csv": metrics_csv, "env_state": env_state})
+
+    def record(extras: dict[str, Any]) -> None:
+        if recorder is not None:
+            recorder.add(extras["record"])
+
+    config = {"ppo": to_dict(cfg), "seed": seed}
+    with loop.open(save, tracking=tracking, config=config, progress=progress, desc="ppo"):
+        if state is None:  # the untrained policy: RWM-U's `random` dataset rolls it out
+            _save(out / INITIAL_CHECKPOINT, alg, 0, ckpt_extra)
+        alg.train_mode()
+        # the observation the last step returned (with its noise draw), so a resumed run goes on exactly
+        obs = (
+            TensorDict({"policy": state["env_state"]["obs"].to(dev)}, batch_size=[env.num_envs], device=dev)
+            if state is not None
+            else env.get_observations()
         )
-        if not math.isfinite(row["reward"]) or not all(math.isfinite(float(v)) for v in losses.values()):
-            raise PolicyTrainingError(
-                f"non-finite value at iteration {it + 1}: {row}; the last good checkpoint is kept in {out}"
-            )
-        logger.log(row)
-        last_row = row
-        if bar is not None:
-            bar.set_postfix(
-                r=f"{row['reward']:.4f}",
-                len=f"{row['episode.length']:.0f}",
-                std=f"{row['action_std']:.2f}",
-                sps=f"{row['env_steps_per_s']:.0f}",
-            )
-            bar.update(1)
-        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            path = out / CHECKPOINT_DIR / artifacts.checkpoint_name(it + 1)
-            _save_experience(_experience_path(path), recorder)
-            extra = {
-                **ckpt_extra,
-                "metrics_csv": logger.snapshot(),
-                "env_state": {**_env_state(env), "obs": obs["policy"]},
+        steps = cfg.num_envs * cfg.steps_per_env
+        for it in loop:
+            t0 = time.perf_counter()
+            stats = StepMeans(("reward", "fell"), episode_keys)
+            obs = collect(alg, env, obs, cfg.steps_per_env, stats.add, record)
+            t_collect = time.perf_counter() - t0
+            losses = alg.update()
+            t_total = time.perf_counter() - t0
+            means = stats.step_means()
+            row: dict[str, Any] = {
+                "iteration": it + 1,
+                "env_steps": (it + 1) * steps,
+                "wall_s": loop.wall_s,
+                "reward": means["reward"],
+                "fall_rate": means["fell"],  # falls per env-step
+                **stats.episode_means(),
             }
-            _save(path, alg, it + 1, extra)
-    if bar is not None:
-        bar.close()
-    logger.close()
-    _save(out / FINAL_CHECKPOINT, alg, cfg.iterations, ckpt_extra)
-    alg.eval_mode()
-    export_actor(alg.get_policy(), out)
-    summary: dict[str, Any] = {"seed": seed, "iterations": cfg.iterations, "resumed_from": start_iter, **last_row}
+            row.update(
+                ppo_columns(alg, losses),
+                collect_steps_per_s=steps / t_collect,
+                env_steps_per_s=steps / t_total,
+                recorded_rows=recorder.rows if recorder is not None else 0,
+            )
+            postfix = {
+                "r": f"{row['reward']:.4f}",
+                "len": f"{row['episode.length']:.0f}",
+                "std": f"{row['action_std']:.2f}",
+                "sps": f"{row['env_steps_per_s']:.0f}",
+            }
+            loop.end_iteration(row, finite=("reward", *(f"loss.{k}" for k in losses)), postfix=postfix)
+    finish_policy(out, alg, cfg.iterations, ckpt_extra)
+    summary: dict[str, Any] = {
+        "seed": seed,
+        "iterations": cfg.iterations,
+        "resumed_from": loop.start_iteration,
+        **loop.last_row,
+    }
     if recorder is not None:
         summary["experience"] = recorder.write(out / EXPERIENCE_DIR)
     return summary
