@@ -39,7 +39,7 @@ def plot_dataset_ablation(per_run: pd.DataFrame, table: pd.DataFrame, path: str 
             shift = (j - (len(lams) - 1) / 2) * width
             at = runs[runs["penalty"] == lam].set_index("kind").reindex(kinds)  # a kind without this λ: a gap
             x = np.arange(len(kinds)) + shift
-            sd = at["sim_return_seed_std"].fillna(0.0)
+            sd = at["sim_return_seed_std"].fillna(0.0) if at["sim_return_seed_std"].notna().any() else None
             axes[0].bar(x, at["sim_return_mean"], width * 0.9, yerr=sd, capsize=3, color=colour, alpha=0.85,
                         label=f"λ = {lam:g}")  # fmt: skip
             axes[1].bar(x, at["sim_fall_rate"], width * 0.9, color=colour, alpha=0.85, label=f"λ = {lam:g}")
@@ -53,7 +53,7 @@ def plot_dataset_ablation(per_run: pd.DataFrame, table: pd.DataFrame, path: str 
         axes[0].set_title("true return in the MuJoCo simulator" + (" (dots: seeds)" if n_seeds > 1 else ""))
         axes[1].set_ylabel("fraction of evaluation episodes that end in a fall")
         axes[1].set_ylim(0, 1.05)
-        axes[1].set_title("fall rate")
+        axes[1].set_title("fall rate" + (" (mean over seeds)" if n_seeds > 1 else ""))
         for ax in axes:
             category_axis(ax, kinds, "dataset kind (its own world model)")
             ax.grid(alpha=0.3, axis="y")

@@ -138,7 +138,7 @@ def _against_penalty(runs: pd.DataFrame, refs: dict[str, Any]) -> plt.Figure:
     x = np.arange(len(lams))
 
     def mean_and_dots(ax: Axes, col: str, std: str, shift: float, label: str, **style: Any) -> None:
-        sd = summary[std].fillna(0.0).to_numpy()
+        sd = summary[std].fillna(0.0).to_numpy() if summary[std].notna().any() else None  # none for one seed
         ax.errorbar(x + shift, summary[col], yerr=sd, capsize=4, lw=1.4, label=label, **style)
         for i, lam in enumerate(lams):
             seed_dots(ax, i + shift, by_lam[lam][col], color=style.get("color"), alpha=0.55)
