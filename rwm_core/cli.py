@@ -47,6 +47,21 @@ def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
 
 
+def _add_table_args(p: argparse.ArgumentParser, more_csv: dict[str, str], give: str) -> None:
+    """The reference, output and figure arguments of the table commands (sweep, ablation); ``more_csv``: further
+    output CSVs (flag -> help), ``give``: which outputs are enough."""
+    p.add_argument(
+        "--model-free", action="append", default=[], metavar="PPO_DIR",
+        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row and line (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
+    for flag, help in more_csv.items():
+        p.add_argument(flag, default=None, help=help)
+    p.add_argument("--out-pdf", default=None, help=f"output PDF (the figure); {give}")
+    p.add_argument("--tail", type=int, default=10, help="final imagined values average the last TAIL iterations")
+    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+
+
 def _show(done: StageResult) -> int:
     """Print what a stage did (its warnings to stderr); the exit status of a command that got this far is 0."""
     print(done.message)
@@ -401,18 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("policies", nargs="+", metavar="POLICY_DIR", help="policy directories")
     p.add_argument(
-        "--model-free", action="append", default=[], metavar="PPO_DIR",
-        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row (repeatable)",
-    )  # fmt: skip
-    p.add_argument(
         "--online", action="append", default=[], metavar="ONLINE_DIR",
         help="a `rwm train-online` directory scored by `rwm evaluate-policy`: an online-rwm row (repeatable)",
     )  # fmt: skip
-    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
-    p.add_argument("--out-summary", default=None, help="output CSV (the summary over seeds per method and λ)")
-    p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give any of the three")
-    p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")
-    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+    summary = {"--out-summary": "output CSV (the summary over seeds per method and λ)"}
+    _add_table_args(p, summary, "give any of the three")
 
     p = _add(
         sub,
@@ -425,14 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the figure: true return and fall rate per kind, one bar per λ. Kinds keep the order they are first named.",
     )
     p.add_argument("runs", nargs="+", metavar="KIND=POLICY_DIR", help="a dataset kind and a policy directory")
-    p.add_argument(
-        "--model-free", action="append", default=[], metavar="PPO_DIR",
-        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row and line (repeatable)",
-    )  # fmt: skip
-    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
-    p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give either or both")
-    p.add_argument("--tail", type=int, default=10, help="final imagined values average the last TAIL iterations")
-    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+    _add_table_args(p, {}, "give either or both")
 
     p = _add(
         sub,
