@@ -18,6 +18,7 @@ include: "workflow/rules/policy.smk"
 include: "workflow/rules/online.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/ablation.smk"  # the dataset ablation: its own target, dataset_ablation (not in all)
 
 
 # The final products: the figures, the sweep table and the world-model reports (what `snakemake --report` collects).

@@ -47,6 +47,21 @@ def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
 
 
+def _add_table_args(p: argparse.ArgumentParser, more_csv: dict[str, str], give: str) -> None:
+    """The reference, output and figure arguments of the table commands (sweep, ablation); ``more_csv``: further
+    output CSVs (flag -> help), ``give``: which outputs are enough."""
+    p.add_argument(
+        "--model-free", action="append", default=[], metavar="PPO_DIR",
+        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row and line (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
+    for flag, help in more_csv.items():
+        p.add_argument(flag, default=None, help=help)
+    p.add_argument("--out-pdf", default=None, help=f"output PDF (the figure); {give}")
+    p.add_argument("--tail", type=int, default=10, help="final imagined values average the last TAIL iterations")
+    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+
+
 def _show(done: StageResult) -> int:
     """Print what a stage did (its warnings to stderr); the exit status of a command that got this far is 0."""
     print(done.message)
@@ -171,7 +186,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _show(
         stages.sweep(
             args.policies, model_free=args.model_free, online=args.online, out_csv=args.out_csv,
-            out_pdf=args.out_pdf, tail=args.tail, dpi=args.dpi, run=args.run,
+            out_summary=args.out_summary, out_pdf=args.out_pdf, tail=args.tail, dpi=args.dpi, run=args.run,
+        )
+    )  # fmt: skip
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from rwm_core import stages
+    from rwm_core.evaluation.ablation import parse_run
+
+    runs = [parse_run(spec) for spec in args.runs]
+    return _show(
+        stages.ablation(
+            runs, model_free=args.model_free, out_csv=args.out_csv, out_pdf=args.out_pdf, tail=args.tail,
+            dpi=args.dpi, run=args.run,
         )
     )  # fmt: skip
 
@@ -381,22 +409,31 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_sweep,
         "collect the penalty sweep into a table and a figure",
         "Summarise policy directories named lambda<λ>_seed<s> (metrics.csv, sim_eval.json) into one CSV row per "
-        "λ and seed, and draw the sweep figure: imagined reward curves per λ, final imagined reward, uncertainty "
-        "and true simulator return against λ.",
+        "λ and seed and a summary over seeds (one row per method and λ: seeds, mean true return and its std, min "
+        "and max over seeds, mean fall rate, tracking errors and imagined rewards), print both, and draw the sweep "
+        "figure: the true return over training per λ (mean over seeds, their range shaded), imagined reward curves, "
+        "and the final true return, imagined reward and uncertainty against λ.",
     )
     p.add_argument("policies", nargs="+", metavar="POLICY_DIR", help="policy directories")
-    p.add_argument(
-        "--model-free", action="append", default=[], metavar="PPO_DIR",
-        help="a `rwm train-ppo` directory scored by `rwm evaluate-policy`: a reference row (repeatable)",
-    )  # fmt: skip
     p.add_argument(
         "--online", action="append", default=[], metavar="ONLINE_DIR",
         help="a `rwm train-online` directory scored by `rwm evaluate-policy`: an online-rwm row (repeatable)",
     )  # fmt: skip
-    p.add_argument("--out-csv", default=None, help="output CSV (the table)")
-    p.add_argument("--out-pdf", default=None, help="output PDF (the figure); give either or both")
-    p.add_argument("--tail", type=int, default=10, help="final values average the last TAIL iterations")
-    p.add_argument("--dpi", type=int, default=150, help="figure resolution")
+    summary = {"--out-summary": "output CSV (the summary over seeds per method and λ)"}
+    _add_table_args(p, summary, "give any of the three")
+
+    p = _add(
+        sub,
+        "ablation",
+        cmd_ablation,
+        "collect the dataset ablation (RWM-U Fig. 5) into a table and a figure",
+        "Summarise MOPO-PPO policy directories named lambda<λ>_seed<s>, each given with the dataset kind its world "
+        "model was trained on (KIND=POLICY_DIR), into one CSV row per kind and λ over seeds (seeds, mean true "
+        "return and its std, min and max over seeds, mean fall rate, tracking errors, imagined rewards), and draw "
+        "the figure: true return and fall rate per kind, one bar per λ. Kinds keep the order they are first named.",
+    )
+    p.add_argument("runs", nargs="+", metavar="KIND=POLICY_DIR", help="a dataset kind and a policy directory")
+    _add_table_args(p, {}, "give either or both")
 
     p = _add(
         sub,

@@ -291,8 +291,46 @@ class SweepConfig:
         minItems=1,
         items={"minimum": 0},
     )
-    seeds: list[int] = opt([0], "policy training seeds", minItems=1, items={"minimum": 0})
+    seeds: list[int] = opt(
+        [0],
+        "policy training seeds, one policy per λ and seed (penalty_sweep_summary.csv: mean and spread over seeds)",
+        minItems=1,
+        items={"minimum": 0},
+    )
     online: bool = opt(True, "also train the online RWM policy (section online) and score it in the sweep table")
+
+
+DATASET_KINDS = ["random", "medium", "expert", "mixed", "controller"]
+
+
+@dataclass
+class AblationConfig:
+    """The dataset ablation (RWM-U Fig. 5; target dataset_ablation, not part of all): policies per dataset kind."""
+
+    kinds: list[str] = opt(
+        list(DATASET_KINDS),
+        "dataset kinds, each validated and pretrained on its own: random, medium, expert (rollouts of the PPO run's "
+        "checkpoints, dataset.policy_rows rows), mixed (the PPO run's experience), controller (the trotting "
+        "controller, dataset.sim); the kind the main job uses (dataset.kind with source ppo, controller with sim) "
+        "reuses its dataset, world model and policies",
+        minItems=1,
+        uniqueItems=True,
+        items={"enum": list(DATASET_KINDS)},
+    )
+    penalties: list[float] = opt([0.0, 1.0], "λ of the policies trained per kind", minItems=1, items={"minimum": 0})
+    seeds: list[int] = opt([0], "policy training seeds per kind and λ", minItems=1, items={"minimum": 0})
+    dynamics_iterations: int = opt(
+        0,
+        "world-model pretraining iterations per kind; 0: dynamics.iterations (another number also retrains the main "
+        "job's kind: its world model and policies are not reused)",
+        minimum=0,
+    )
+    policy_iterations: int = opt(
+        0,
+        "MOPO-PPO iterations per policy; 0: policy.iterations (another number also retrains the main job's kind's "
+        "policies)",
+        minimum=0,
+    )
 
 
 @dataclass
@@ -341,6 +379,7 @@ class Config:
     policy: PolicyConfig = section(PolicyConfig, "MOPO-PPO in imagination and closed-loop evaluation")
     online: OnlineConfig = section(OnlineConfig, "online RWM (MBPO-PPO): the simulator in the loop")
     sweep: SweepConfig = section(SweepConfig, "the penalty sweep: one policy per (λ, seed)")
+    ablation: AblationConfig = section(AblationConfig, "the dataset ablation: policies on each dataset kind")
     tracking: TrackingConfig = section(TrackingConfig, "metrics tracking (CSV always, wandb optionally)")
     figures: FiguresConfig = section(FiguresConfig, "options that change only how figures look")
 

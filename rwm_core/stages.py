@@ -476,24 +476,28 @@ def sweep(
     model_free: Sequence[PathLike] = (),
     online: Sequence[PathLike] = (),
     out_csv: PathLike | None = None,
+    out_summary: PathLike | None = None,
     out_pdf: PathLike | None = None,
     tail: int = 10,
     dpi: int = 150,
     run: Invocation | None = None,
 ) -> StageResult:
-    """`rwm sweep`: the penalty sweep table (CSV) and figure (PDF), each with its manifest."""
-    from rwm_core.evaluation.sweep import sweep_figure_data, sweep_inputs, sweep_table, write_sweep_csv
+    """`rwm sweep`: the penalty sweep table (CSV), its summary over seeds (CSV) and figure (PDF), each with its
+    manifest; the message shows the table and the summary."""
+    from rwm_core.evaluation.sweep import seed_summary, sweep_figure_data, sweep_inputs, sweep_table, write_sweep_csv
 
-    if not out_csv and not out_pdf:
-        raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
+    if not out_csv and not out_summary and not out_pdf:
+        raise RwmError("nothing to write: give --out-csv, --out-summary, --out-pdf or any of them")
     run = run or Invocation()
     dirs, model_free, online = [Path(d) for d in policies], [Path(d) for d in model_free], [Path(d) for d in online]
     inputs = sweep_inputs([*dirs, *online, *model_free])
     table = sweep_table(dirs, tail=tail, model_free=model_free, online=online)
+    summary = seed_summary(table)
     manifests = []
-    if out_csv:
-        write_sweep_csv(table, out_csv)
-        manifests.append(record(out_csv, stage="penalty_sweep", config={"tail": tail}, inputs=inputs, run=run))
+    for out, df in ((out_csv, table), (out_summary, summary)):
+        if out:
+            write_sweep_csv(df, out)
+            manifests.append(record(out, stage="penalty_sweep", config={"tail": tail}, inputs=inputs, run=run))
     if out_pdf:
         from rwm_core.plots.sweep import plot_penalty_sweep
 
@@ -502,8 +506,52 @@ def sweep(
         plot_penalty_sweep(table, data.curves, out_pdf, dpi=dpi, gaps=data.gaps, true_curves=data.true_curves)
         config = {"tail": tail, "dpi": dpi}
         manifests.append(record(out_pdf, stage="plot_penalty_sweep", config=config, inputs=inputs, run=run))
-    message = table.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    message = f"{_table_text(table)}\n\nsummary over seeds (per method and λ):\n{_table_text(summary)}"
     return StageResult(table, message, manifests=manifests)
+
+
+def _table_text(df: Any) -> str:
+    """A table as the sweep commands print it (4 significant digits)."""
+    return df.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+
+
+def ablation(
+    runs: Sequence[tuple[str, PathLike]],
+    *,
+    model_free: Sequence[PathLike] = (),
+    out_csv: PathLike | None = None,
+    out_pdf: PathLike | None = None,
+    tail: int = 10,
+    dpi: int = 150,
+    run: Invocation | None = None,
+) -> StageResult:
+    """`rwm ablation`: the dataset ablation's table (one row per kind and λ, over seeds) and figure, with manifests.
+
+    ``runs`` are (dataset kind, policy directory) pairs; their order gives the kinds' order.
+    """
+    from rwm_core.evaluation.ablation import ablation_runs, ablation_table
+    from rwm_core.evaluation.sweep import sweep_inputs, write_sweep_csv
+
+    if not out_csv and not out_pdf:
+        raise RwmError("nothing to write: give --out-csv, --out-pdf or both")
+    run = run or Invocation()
+    runs = [(kind, Path(d)) for kind, d in runs]
+    model_free = [Path(d) for d in model_free]
+    inputs = sweep_inputs([*(d for _, d in runs), *model_free])
+    per_run = ablation_runs(runs, tail=tail, model_free=model_free)
+    table = ablation_table(per_run)
+    config = {"tail": tail, "kinds": list(dict.fromkeys(kind for kind, _ in runs))}
+    manifests = []
+    if out_csv:
+        write_sweep_csv(table, out_csv)
+        manifests.append(record(out_csv, stage="ablation_table", config=config, inputs=inputs, run=run))
+    if out_pdf:
+        from rwm_core.plots.ablation import plot_dataset_ablation
+
+        plot_dataset_ablation(per_run, table, out_pdf, dpi=dpi)
+        config = {**config, "dpi": dpi}
+        manifests.append(record(out_pdf, stage="plot_dataset_ablation", config=config, inputs=inputs, run=run))
+    return StageResult(table, _table_text(table), manifests=manifests)
 
 
 def plot(

@@ -118,15 +118,15 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
         (r["penalty"], r["seed"]): pd.read_csv(d / "metrics.csv")
         for d, r in zip(dirs, (policy_row(d, 2) for d in dirs), strict=True)
     }
-    plot_penalty_sweep(table, curves, tmp_path / "sweep.pdf")
-    assert pdf_pages(tmp_path / "sweep.pdf") == 2
+    plot_penalty_sweep(table, curves, tmp_path / "sweep.pdf")  # true return over training (none), imagined, vs λ
+    assert pdf_pages(tmp_path / "sweep.pdf") == 3
     gaps = {key: term_gap(d, 2) for key, d in zip(curves, dirs, strict=True)}
     assert set(gaps[(0.0, 0)]["term"]) >= {"track_lin_vel_xy_exp", "undesired_contacts", "termination"}
     plot_penalty_sweep(table, curves, tmp_path / "sweep_gaps.pdf", gaps=gaps)
-    assert pdf_pages(tmp_path / "sweep_gaps.pdf") == 3
+    assert pdf_pages(tmp_path / "sweep_gaps.pdf") == 4
     true_curves = {(0.0, 0): pd.DataFrame(ckpts), (2.0, 0): pd.DataFrame(columns=["iteration", "return_mean"])}
     plot_penalty_sweep(table, curves, tmp_path / "sweep_true.pdf", gaps=gaps, true_curves=true_curves)
-    assert pdf_pages(tmp_path / "sweep_true.pdf") == 3
+    assert pdf_pages(tmp_path / "sweep_true.pdf") == 4
 
 
 def test_term_gap_compares_per_step_rates(tmp_path: Path) -> None:

@@ -193,6 +193,6 @@ def test_report_collects_every_figure_and_the_numbers(tiny_run: Path, tmp_path: 
     added = set(re.findall(r"Adding (\S+) \(", proc.stdout + proc.stderr))
     assert added == {
         "overview.pdf", "uncertainty_error.pdf", "prediction.pdf", "noise_robustness.pdf", "penalty_sweep.pdf",
-        "penalty_sweep.csv", "dynamics.json", "uncertainty_error.json", "online.pdf",
+        "penalty_sweep.csv", "penalty_sweep_summary.csv", "dynamics.json", "uncertainty_error.json", "online.pdf",
     }  # fmt: skip
     assert report.stat().st_size > 100_000

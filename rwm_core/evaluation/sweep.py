@@ -1,4 +1,5 @@
-"""The penalty sweep table: one row per (λ, seed) with imagined and true (simulator) outcomes.
+"""The penalty sweep table: one row per (λ, seed) with imagined and true (simulator) outcomes, and its summary over
+seeds (one row per method and λ).
 
 Imagined figures are the mean over the last ``tail`` training iterations (single iterations are noisy); true
 figures come from the policy's closed-loop evaluation in the MuJoCo simulator (``sim_eval.json``).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,16 +135,62 @@ def sweep_table(
     rows.sort(key=lambda r: (r["penalty"], r["seed"]))
     rows += [reference_row(d, "online-rwm") for d in online]
     rows += [reference_row(d, "model-free-ppo") for d in model_free]
-    for d in [*policy_dirs, *online, *model_free]:
-        sim_path = Path(d) / "sim_eval.json"
-        if sim_path.exists():
-            standing = json.loads(sim_path.read_text())["standing"]
-            rows.append({"method": "standing", "penalty": float("nan"), "seed": -1, **_sim_columns(standing)})
-            break
+    rows += standing_rows([*policy_dirs, *online, *model_free])
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)).reset_index(drop=True)
 
 
+def standing_rows(policy_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The standing (zero-action) row, from the first scored directory; none when no directory is scored yet.
+
+    Why one row: every evaluation scores standing on the same simulator episodes, so all of them hold the same one.
+    """
+    for d in policy_dirs:
+        sim_path = Path(d) / "sim_eval.json"
+        if sim_path.exists():
+            standing = json.loads(sim_path.read_text())["standing"]
+            return [{"method": "standing", "penalty": float("nan"), "seed": -1, **_sim_columns(standing)}]
+    return []
+
+
+# what the summary over seeds holds per group: (column, source column of the sweep table, aggregation); "seed_std" is
+# the sample standard deviation over seeds (NaN for one seed: no spread can be measured), "mean" skips missing values
+SUMMARY_STATS = (
+    ("n_seeds", "seed", "size"),
+    ("sim_return_mean", "sim_return_mean", "mean"),
+    ("sim_return_seed_std", "sim_return_mean", "std"),
+    ("sim_return_seed_min", "sim_return_mean", "min"),
+    ("sim_return_seed_max", "sim_return_mean", "max"),
+    ("sim_fall_rate", "sim_fall_rate", "mean"),
+    ("sim_lin_vel_error", "sim_lin_vel_error", "mean"),
+    ("sim_yaw_rate_error", "sim_yaw_rate_error", "mean"),
+    ("imagined_reward_penalised", "imagined_reward_penalised", "mean"),
+    ("imagined_reward_penalised_seed_std", "imagined_reward_penalised", "std"),
+    ("imagined_reward_unpenalised", "imagined_reward_unpenalised", "mean"),
+    ("imagined_reward_unpenalised_seed_std", "imagined_reward_unpenalised", "std"),
+    ("imagined_uncertainty", "imagined_uncertainty", "mean"),
+    ("imagined_uncertainty_seed_std", "imagined_uncertainty", "std"),
+    ("sim_model_error_1", "sim_model_error_1", "mean"),
+)
+SUMMARY_COLUMNS = ("method", "penalty", *(name for name, _, _ in SUMMARY_STATS))
+
+
+def seed_summary(table: pd.DataFrame, by: Sequence[str] = ("method", "penalty")) -> pd.DataFrame:
+    """One row per group of ``by`` (default: method and λ) of a table with one row per run: the number of seeds, the
+    mean true return with its spread over seeds (std, min, max), and the mean fall rate, tracking errors and imagined
+    rewards (with the spread of the imagined rewards).
+
+    Why: one policy seed says little about a λ; what a sweep shows is the mean over seeds and how far they scatter.
+    Groups keep the table's order; the reference rows (model-free PPO, online RWM, standing: λ is NaN) are groups of
+    one.
+    """
+    by = list(by)
+    spec = {name: (source, how) for name, source, how in SUMMARY_STATS}
+    summary = table.groupby(by, sort=False, dropna=False).agg(**spec).reset_index()
+    return summary[[*by, *(c for c in SUMMARY_COLUMNS if c not in by)]]
+
+
 def write_sweep_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a sweep table (or its summary) atomically, with 6 significant digits."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
 
@@ -195,3 +242,20 @@ def sweep_figure_data(table: pd.DataFrame, policy_dirs: list[str | Path], tail: 
         if len(ref):
             data.references[key] = float(ref.mean())
     return data
+
+
+def seed_curves(true_curves: dict[Key, pd.DataFrame]) -> pd.DataFrame:
+    """The true return over training per λ across seeds: at each scored iteration, the number of seeds scored there
+    and the mean, min and max of their true returns (columns penalty, iteration, n_seeds, return_mean, return_min,
+    return_max; sorted by λ and iteration).
+
+    Why: the seeds of one λ score their checkpoints at the same iterations (same config); the figure draws one line
+    per λ with the seeds' range as a band instead of one line per run.
+    """
+    columns = ["penalty", "iteration", "n_seeds", "return_mean", "return_min", "return_max"]
+    frames = [c.assign(penalty=lam) for (lam, _seed), c in sorted(true_curves.items()) if len(c)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    g = pd.concat(frames, ignore_index=True).groupby(["penalty", "iteration"])["return_mean"]
+    out = g.agg(n_seeds="size", return_mean="mean", return_min="min", return_max="max").reset_index()
+    return out[columns]

@@ -1,22 +1,49 @@
-"""The penalty sweep figure: what λ does to imagined reward, to uncertainty, and to the true return."""
+"""The penalty sweep figure: what λ does to the true return, to imagined reward and to uncertainty, over seeds."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.patches import Patch
 
 import rwm_core.plots  # noqa: F401  (selects the Agg backend)
 from rwm_core.artifacts import atomic_path
+from rwm_core.evaluation.sweep import seed_curves, seed_summary
+
+# the reference lines of every true-return panel: (key of the table's attrs, label, line style)
+REFERENCES = (
+    ("sim_return_mean_model_free", "model-free PPO", {"color": "tab:green", "ls": ":"}),
+    ("sim_return_mean_online", "online RWM", {"color": "tab:cyan", "ls": "-."}),
+    ("sim_return_mean_standing", "standing (zero action)", {"color": "0.4", "ls": "--"}),
+)
+RETURN_LABEL = "true episode return (unpenalised)"
 
 
-def _by_penalty(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    g = df.groupby("penalty")[col]
-    lam = np.asarray(g.mean().index, dtype=float)
-    return lam, g.mean().to_numpy(), g.std(ddof=0).fillna(0).to_numpy()
+def reference_lines(ax: Axes, refs: dict[str, Any]) -> None:
+    """Draw the references ``refs`` holds (table attrs, see :data:`REFERENCES`) as labelled horizontal lines."""
+    for key, label, style in REFERENCES:
+        if key in refs:
+            ax.axhline(refs[key], lw=1.4, label=f"{label}: {refs[key]:.2f}", **style)
+
+
+def category_axis(ax: Axes, labels: list[str], xlabel: str) -> None:
+    """One evenly spaced column per value (λ = 0 shows, unlike on a log axis; the values need not be spaced alike)."""
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_xlabel(xlabel)
+
+
+def seed_dots(ax: Axes, x: float, values: np.ndarray, width: float = 0.16, **style: Any) -> None:
+    """Each seed's value as a dot, spread sideways around ``x`` so that equal values stay visible."""
+    values = np.asarray(values, dtype=float)
+    offsets = np.linspace(-width / 2, width / 2, len(values)) if len(values) > 1 else np.zeros(1)
+    ax.scatter(x + offsets, values, s=16, zorder=3, **style)
 
 
 def plot_penalty_sweep(
@@ -27,87 +54,118 @@ def plot_penalty_sweep(
     gaps: dict[tuple[float, int], pd.DataFrame] | None = None,
     true_curves: dict[tuple[float, int], pd.DataFrame] | None = None,
 ) -> None:
-    """Page 1: imagined reward per iteration for each λ and, with ``true_curves`` (iteration, return_mean of each
-    checkpoint in the simulator), the true return over training beside it. Page 2: final outcomes against λ.
-    Page 3 (with ``gaps``, from :func:`rwm_core.evaluation.sweep.term_gap`): each reward term in imagination
-    against the simulator."""
+    """Page 1: the true return over training per λ, from ``true_curves`` (iteration, return_mean of each scored
+    checkpoint): mean over seeds, the seeds' range shaded, the references (``table.attrs``) as lines. Page 2: imagined
+    reward per iteration, every run. Page 3: final true return, imagined reward and uncertainty against λ (mean ±
+    std over seeds, each seed a dot). Page 4 (with ``gaps``, from :func:`rwm_core.evaluation.sweep.term_gap`): each
+    reward term in imagination against the simulator."""
     refs = table.attrs
-    table = table[table["method"] == "mopo-ppo"] if "method" in table.columns else table
-    lams = sorted({k[0] for k in curves})
+    runs = table[table["method"] == "mopo-ppo"] if "method" in table.columns else table
+    lams = sorted({k[0] for k in curves} | set(runs["penalty"]))
     cmap = plt.get_cmap("plasma")
     colour = {lam: cmap(i / max(1, len(lams) - 1) * 0.85) for i, lam in enumerate(lams)}
-    n_seeds = table.groupby("penalty")["seed"].nunique().max() if len(table) else 1
-    true_curves = {k: v for k, v in (true_curves or {}).items() if len(v)}  # runs scored without --checkpoints: none
     with atomic_path(path) as tmp, PdfPages(tmp) as pdf:
-        fig, axes = plt.subplots(1, 3 if true_curves else 2, figsize=(16 if true_curves else 11, 4.6), sharex=True)
-        for (lam, seed), m in sorted(curves.items()):
-            label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")
-            axes[0].plot(m["iteration"], m["reward_penalised"], color=colour[lam], lw=1.2, label=label)
-            axes[1].plot(m["iteration"], m["reward_unpenalised"], color=colour[lam], lw=1.2, label=label)
-        axes[0].set_title("penalised imagined reward  r − λ·u·dt")
-        axes[1].set_title("unpenalised imagined reward  r")
-        for ax in axes[:2]:
-            ax.set_ylabel("mean reward per step")
-        if true_curves:
-            for (lam, seed), c in sorted(true_curves.items()):
-                label = f"λ = {lam:g}" + (f", seed {seed}" if n_seeds > 1 else "")
-                axes[2].plot(
-                    c["iteration"], c["return_mean"], color=colour.get(lam, "k"), marker="o", ms=3, label=label
-                )
-            if "sim_return_mean_standing" in refs:
-                axes[2].axhline(refs["sim_return_mean_standing"], color="0.5", ls="--", label="standing")
-            if "sim_return_mean_model_free" in refs:
-                axes[2].axhline(refs["sim_return_mean_model_free"], color="tab:green", ls=":", label="model-free PPO")
-            if "sim_return_mean_online" in refs:
-                axes[2].axhline(refs["sim_return_mean_online"], color="tab:cyan", ls="-.", label="online RWM")
-            axes[2].set_title("true return of each checkpoint (MuJoCo)")
-            axes[2].set_ylabel("episode return (unpenalised)")
-        for ax in axes:
-            ax.set_xlabel("PPO iteration")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        title = "Training in imagination for each uncertainty penalty λ"
-        if true_curves:
-            title += "\n(a true return that falls while the imagined reward rises: the policy exploits the world model)"
-        fig.suptitle(title, fontsize=12)
-        fig.tight_layout()
-        pdf.savefig(fig, dpi=dpi)
-        plt.close(fig)
-
-        fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
-        spread = "mean ± std over seeds" if n_seeds > 1 else "one seed"
-        lam, mean, sd = _by_penalty(table, "imagined_reward_penalised")
-        axes[0].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, label="penalised")
-        lam, mean, sd = _by_penalty(table, "imagined_reward_unpenalised")
-        axes[0].errorbar(lam, mean, yerr=sd, marker="s", capsize=3, label="unpenalised")
-        axes[0].set_title("final imagined reward")
-        axes[0].set_ylabel("mean reward per step")
-        axes[0].legend(fontsize=8)
-        lam, mean, sd = _by_penalty(table, "imagined_uncertainty")
-        axes[1].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:purple")
-        axes[1].set_title("mean epistemic uncertainty u in imagination")
-        axes[1].set_ylabel("u [normalised state units]")
-        lam, mean, sd = _by_penalty(table, "sim_return_mean")
-        axes[2].errorbar(lam, mean, yerr=sd, marker="o", capsize=3, color="tab:green", label="policy")
-        if "sim_return_mean_standing" in refs:
-            axes[2].axhline(refs["sim_return_mean_standing"], color="0.5", ls="--", label="standing (zero action)")
-        if "sim_return_mean_model_free" in refs:
-            axes[2].axhline(refs["sim_return_mean_model_free"], color="tab:green", ls=":", label="model-free PPO")
-        if "sim_return_mean_online" in refs:
-            axes[2].axhline(refs["sim_return_mean_online"], color="tab:cyan", ls="-.", label="online RWM")
-        if any(k in refs for k in ("sim_return_mean_standing", "sim_return_mean_model_free", "sim_return_mean_online")):
-            axes[2].legend(fontsize=8)
-        axes[2].set_title("true return in the MuJoCo simulator")
-        axes[2].set_ylabel("episode return (unpenalised)")
-        for ax in axes:
-            ax.set_xlabel("uncertainty penalty λ")
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"Penalty sweep ({spread})", fontsize=12)
-        fig.tight_layout()
-        pdf.savefig(fig, dpi=dpi)
-        plt.close(fig)
+        save_page(pdf, _true_over_training(true_curves or {}, refs, colour), dpi)
+        save_page(pdf, _imagined_over_training(curves, colour), dpi)
+        save_page(pdf, _against_penalty(runs, refs), dpi)
         if gaps:
             _plot_gaps(pdf, gaps, dpi)
+
+
+def _true_over_training(true_curves: dict, refs: dict[str, Any], colour: dict) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(11, 5))
+    by_lam = seed_curves(true_curves)
+    banded = False
+    for lam, c in by_lam.groupby("penalty"):
+        n = int(c["n_seeds"].max())
+        label = f"λ = {lam:g}" + (f" (mean of {n} seeds)" if n > 1 else " (1 seed)")
+        ax.plot(c["iteration"], c["return_mean"], color=colour[lam], marker="o", ms=3.5, lw=1.6, label=label)
+        if n > 1:
+            ax.fill_between(c["iteration"], c["return_min"], c["return_max"], color=colour[lam], alpha=0.18, lw=0)
+            banded = True
+    reference_lines(ax, refs)
+    handles, _ = ax.get_legend_handles_labels()
+    if banded:
+        handles.append(Patch(color="0.5", alpha=0.3, label="shaded: range (min–max) over seeds"))
+    if by_lam.empty:
+        ax.text(0.5, 0.5, "no checkpoint was scored\n(rwm evaluate-policy --checkpoints)", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")  # fmt: skip
+    ax.set_xlabel("PPO iteration (in imagination)")
+    ax.set_ylabel(RETURN_LABEL)
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_title("true return of each training checkpoint in the MuJoCo simulator")
+    fig.suptitle(
+        "Policies trained in imagination, scored in the simulator during training\n"
+        "(a true return that falls while the imagined reward rises (page 2): the policy exploits the world model)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _imagined_over_training(curves: dict, colour: dict) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharex=True)
+    seeds = {lam: sum(1 for k in curves if k[0] == lam) for lam in {k[0] for k in curves}}
+    labelled: set[float] = set()
+    for (lam, _seed), m in sorted(curves.items()):
+        label = None
+        if lam not in labelled:
+            label = f"λ = {lam:g}" + (f" ({seeds[lam]} seeds)" if seeds[lam] > 1 else "")
+            labelled.add(lam)
+        axes[0].plot(m["iteration"], m["reward_penalised"], color=colour[lam], lw=1.1, alpha=0.85, label=label)
+        axes[1].plot(m["iteration"], m["reward_unpenalised"], color=colour[lam], lw=1.1, alpha=0.85, label=label)
+    axes[0].set_title("penalised imagined reward  r − λ·u·dt")
+    axes[1].set_title("unpenalised imagined reward  r")
+    for ax in axes:
+        ax.set_ylabel("mean reward per step")
+        ax.set_xlabel("PPO iteration")
+        ax.grid(alpha=0.3)
+    if labelled:
+        axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.suptitle("Imagined reward over training for each uncertainty penalty λ (one line per seed)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _against_penalty(runs: pd.DataFrame, refs: dict[str, Any]) -> plt.Figure:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5), sharex=True)
+    summary = seed_summary(runs).set_index("penalty").sort_index()
+    lams = summary.index.tolist()
+    n_seeds = int(summary["n_seeds"].max()) if len(summary) else 0
+    spread = f"mean ± std over {n_seeds} seeds, dots: each seed" if n_seeds > 1 else "one seed per λ"
+    by_lam = {lam: runs[runs["penalty"] == lam] for lam in lams}
+    x = np.arange(len(lams))
+
+    def mean_and_dots(ax: Axes, col: str, std: str, shift: float, label: str, **style: Any) -> None:
+        sd = summary[std].fillna(0.0).to_numpy() if summary[std].notna().any() else None  # none for one seed
+        ax.errorbar(x + shift, summary[col], yerr=sd, capsize=4, lw=1.4, label=label, **style)
+        for i, lam in enumerate(lams):
+            seed_dots(ax, i + shift, by_lam[lam][col], color=style.get("color"), alpha=0.55)
+
+    mean_and_dots(axes[0], "sim_return_mean", "sim_return_seed_std", 0.0, "MOPO-PPO policy", color="tab:blue",
+                  marker="D")  # fmt: skip
+    reference_lines(axes[0], refs)
+    axes[0].set_title("true return in the MuJoCo simulator")
+    axes[0].set_ylabel(RETURN_LABEL)
+    mean_and_dots(axes[1], "imagined_reward_unpenalised", "imagined_reward_unpenalised_seed_std", -0.15,
+                  "unpenalised  r", color="tab:orange", marker="s")  # fmt: skip
+    mean_and_dots(axes[1], "imagined_reward_penalised", "imagined_reward_penalised_seed_std", 0.15,
+                  "penalised  r − λ·u·dt", color="tab:red", marker="o")  # fmt: skip
+    axes[1].set_title("final imagined reward (last iterations)")
+    axes[1].set_ylabel("mean reward per step")
+    mean_and_dots(axes[2], "imagined_uncertainty", "imagined_uncertainty_seed_std", 0.0, "mean u",
+                  color="tab:purple", marker="o")  # fmt: skip
+    axes[2].set_title("mean epistemic uncertainty u in imagination")
+    axes[2].set_ylabel("u [normalised state units]")
+    for ax in axes:
+        category_axis(ax, [f"{lam:g}" for lam in lams], "uncertainty penalty λ")
+        ax.grid(alpha=0.3)
+    for ax in axes[:2]:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    fig.suptitle(f"Penalty sweep: final outcomes against λ ({spread})", fontsize=11)
+    fig.tight_layout()
+    return fig
 
 
 def _plot_gaps(pdf: PdfPages, gaps: dict[tuple[float, int], pd.DataFrame], dpi: int) -> None:
@@ -135,5 +193,10 @@ def _plot_gaps(pdf: PdfPages, gaps: dict[tuple[float, int], pd.DataFrame], dpi: 
         fontsize=11,
     )
     fig.tight_layout()
+    save_page(pdf, fig, dpi)
+
+
+def save_page(pdf: PdfPages, fig: plt.Figure, dpi: int) -> None:
+    """Add ``fig`` as the next page of ``pdf`` and free it."""
     pdf.savefig(fig, dpi=dpi)
     plt.close(fig)

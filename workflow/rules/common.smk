@@ -5,14 +5,14 @@
 # write"); its command's output (progress, summary, errors) goes to its log, results/logs/<name>[/<wildcards>].log.
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from glob import glob
 from pathlib import Path
 
 import yaml
 from snakemake.utils import update_config
 
-from rwm_core.config import ConfigError, validate_config
+from rwm_core.config import DATASET_KINDS, ConfigError, validate_config
 
 RESULTS = "results"
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -68,12 +68,22 @@ def manifest_of(path):
     return f"{path}.manifest.json"
 
 
+def kind_source_dir(kind):
+    """The CSV directory of a dataset kind: the PPO run's experience (mixed, train_ppo), rollouts of its checkpoints
+    (random, medium, expert: collect_ppo_dataset) or the trotting controller's data (controller: simulate_dataset)."""
+    if kind == "mixed":
+        return f"{RESULTS}/ppo/experience"
+    if kind == "controller":
+        return f"{RESULTS}/sim"
+    return f"{RESULTS}/ppo_data/{kind}"
+
+
 def dataset_source_dir():
     """Directory the validation stage reads: PPO's experience or rollouts, the controller's data, or the user's."""
     if CFG.dataset.source == "ppo":
-        return f"{RESULTS}/ppo/experience" if CFG.dataset.kind == "mixed" else f"{RESULTS}/ppo_data/{CFG.dataset.kind}"
+        return kind_source_dir(CFG.dataset.kind)
     if CFG.dataset.source == "sim":
-        return f"{RESULTS}/sim"
+        return kind_source_dir("controller")
     return CFG.dataset.dir
 
 
@@ -111,7 +121,52 @@ def penalty_tag(value):
 PENALTIES = [penalty_tag(p) for p in CFG.sweep.penalties]
 POLICY_SEEDS = [int(s) for s in CFG.sweep.seeds]
 
+# The dataset ablation (ablation.smk): per kind its own dataset, world model and policies, under results/ablation/<kind>.
+# The kind the main job uses keeps the main job's dataset and, where the ablation's budgets leave the main sections as
+# they are, its world model and policies (results/data, results/dynamics, results/policies).
+MAIN_KIND = {"ppo": CFG.dataset.kind, "sim": "controller"}.get(CFG.dataset.source)  # none for the user's CSVs
+ABLATION_DYNAMICS = replace(CFG.dynamics, iterations=CFG.ablation.dynamics_iterations or CFG.dynamics.iterations)
+ABLATION_POLICY = replace(CFG.policy, iterations=CFG.ablation.policy_iterations or CFG.policy.iterations)
+REUSED_KIND = {"data": MAIN_KIND, "dynamics": MAIN_KIND if ABLATION_DYNAMICS == CFG.dynamics else None}
+REUSED_KIND["policies"] = REUSED_KIND["dynamics"] if ABLATION_POLICY == CFG.policy else None
+
+
+def ablation_dir(kind, stage):
+    """Where the ablation keeps a kind's ``stage`` (data, dynamics, policies): the main job's for the reused kind."""
+    return f"{RESULTS}/{stage}" if REUSED_KIND[stage] == kind else f"{RESULTS}/ablation/{kind}/{stage}"
+
+
+def ablation_source(wildcards):
+    """Input of ablation_validate_dataset: the kind's CSV directory."""
+    return kind_source_dir(wildcards.kind)
+
+
+def ablation_dataset(wildcards):
+    """The dataset artifact a kind's world model trains on and its policies start from (``unpack``: meta, rows)."""
+    data = ablation_dir(wildcards.kind, "data")
+    return {"meta": f"{data}/dataset.json", "rows": f"{data}/rows.npy"}
+
+
+def ablation_model(wildcards):
+    """The world model a kind's policies train in and are judged with."""
+    return f"{ablation_dir(wildcards.kind, 'dynamics')}/model.pt"
+
+
+# every policy of the ablation (directory -> dataset kind), kinds in the config's order
+ABLATION_RUNS = {
+    f"{ablation_dir(kind, 'policies')}/lambda{penalty_tag(lam)}_seed{int(seed)}": kind
+    for kind in CFG.ablation.kinds
+    for lam in CFG.ablation.penalties
+    for seed in CFG.ablation.seeds
+}
+
+
+def ablation_runs(wildcards, input):
+    """`rwm ablation`'s runs, KIND=POLICY_DIR, of the scored policies among the inputs."""
+    return " ".join(f"{ABLATION_RUNS[str(Path(p).parent)]}={Path(p).parent}" for p in input.sim)
+
 
 wildcard_constraints:
     lam=r"[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?",
     seed="[0-9]+",
+    kind="|".join(DATASET_KINDS),

@@ -1,6 +1,6 @@
 # The penalty sweep table: every MOPO-PPO policy (one per λ and seed) with the references scored on the same
-# simulator episodes (model-free PPO, online RWM with sweep.online, standing). Its figure is plot_penalty_sweep
-# (figures.smk), which reads the same inputs.
+# simulator episodes (model-free PPO, online RWM with sweep.online, standing), and its summary over seeds (one row
+# per method and λ). Its figure is plot_penalty_sweep (figures.smk), which reads the same inputs.
 
 SWEEP_INPUTS = {
     "metrics": expand(f"{RESULTS}/policies/lambda{{lam}}_seed{{seed}}/metrics.csv", lam=PENALTIES, seed=POLICY_SEEDS),
@@ -20,6 +20,10 @@ rule penalty_sweep:
     output:
         csv=report(f"{RESULTS}/penalty_sweep.csv", caption="../report/penalty_sweep_csv.rst", category="Policies"),
         manifest=manifest_of(f"{RESULTS}/penalty_sweep.csv"),
+        summary=report(
+            f"{RESULTS}/penalty_sweep_summary.csv", caption="../report/penalty_sweep_summary_csv.rst", category="Policies"
+        ),
+        summary_manifest=manifest_of(f"{RESULTS}/penalty_sweep_summary.csv"),
     log:
         f"{RESULTS}/logs/penalty_sweep.log",
     params:
@@ -31,4 +35,4 @@ rule penalty_sweep:
     conda:
         "../envs/rwm.yaml"
     shell:
-        "rwm sweep {params.dirs} {params.references} --out-csv {output.csv} > {log} 2>&1"
+        "rwm sweep {params.dirs} {params.references} --out-csv {output.csv} --out-summary {output.summary} > {log} 2>&1"
