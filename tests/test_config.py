@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TINY_CONFIG, tiny_config
+from helpers import REPO, TINY_CONFIG, tiny_config
 
 from rwm_core.config import (
     WRITE_SCHEMA_COMMAND,

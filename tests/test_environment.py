@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 RULE_ENV = REPO / "workflow/envs/rwm.yaml"
 ROOT_ENV = REPO / "environment.yml"

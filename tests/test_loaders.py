@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_world
+from helpers import tiny_world
 from tensordict import TensorDict
 
 from rwm_core.artifacts import CHECKPOINT_FORMAT_VERSION

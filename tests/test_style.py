@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 

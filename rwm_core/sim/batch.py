@@ -5,7 +5,7 @@ Why this shape: model-free PPO needs millions of simulator steps, and one robot 
 ``(N, nstate)`` and every physics substep is one ``rollout`` call over the whole batch on a persistent thread pool,
 so no Python loop runs over robots.
 
-Physics equal to :class:`QuadrupedSim` (pinned by tests/test_sim_batch.py):
+Physics equal to :class:`QuadrupedSim` (pinned by tests/sim/test_batch.py):
 
 * the PD law and the torque-speed curve are the same. ``QuadrupedSim`` lets MuJoCo's position actuators compute
   ``kp (q* - q) - kd q'`` and rewrites their force range every control step; a shared model cannot hold one force

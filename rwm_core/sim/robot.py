@@ -4,7 +4,7 @@ Why this shape: the data-collection loop has to run at several thousand control 
 process, so the PD law runs inside MuJoCo (position actuators with kp, kv and a force range, Euler integration so the
 actuator force is applied explicitly) and the four physics substeps are one ``mj_step(..., nstep=4)`` call.
 
-Conventions (SPEC §1, pinned by tests/test_sim_robot.py):
+Conventions (SPEC §1, pinned by tests/sim/test_robot.py):
 
 * row t holds the state s_t measured after the control step that produced it;
 * the action column of row t is the action applied between s_{t-1} and s_t (zero on an episode's first row);

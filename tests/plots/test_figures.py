@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_world
+from helpers import tiny_world
 
 from rwm_core.config import EvaluationConfig, PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt

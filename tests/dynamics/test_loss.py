@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from test_dynamics_support import SMALL
+from helpers import SMALL
 
 from rwm_core.dynamics.loss import LossWeights, bootstrap_weights, ensemble_loss
 from rwm_core.dynamics.model import SystemDynamicsEnsemble, bound_logstd

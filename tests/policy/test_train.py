@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_world
+from helpers import tiny_world
 from tensordict import TensorDict
 
 from rwm_core.artifacts import ArtifactFormatError

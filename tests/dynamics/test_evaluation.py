@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_dynamics_support import SMALL, H, make_dataset
+from helpers import SMALL, H, make_dataset
 
 from rwm_core.config import EvaluationConfig
 from rwm_core.data.windows import contiguous_split, valid_window_starts

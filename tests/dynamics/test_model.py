@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from test_dynamics_support import SMALL
+from helpers import SMALL
 
 from rwm_core.dynamics.gru import gru_sequence
 from rwm_core.dynamics.model import ModelSpec, SystemDynamicsEnsemble

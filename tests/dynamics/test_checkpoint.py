@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_dynamics_support import SMALL
+from helpers import SMALL
 
 from rwm_core.artifacts import CHECKPOINT_FORMAT_VERSION
 from rwm_core.data.normalizer import Normalizer

@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_world
+from helpers import tiny_world
 
 from rwm_core.config import PolicyConfig
 from rwm_core.data.dataset import Dataset

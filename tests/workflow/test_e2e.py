@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY_TARGETS, run_snakemake, scheduled_jobs, tiny_workdir
+from helpers import TINY_TARGETS, run_snakemake, scheduled_jobs, tiny_workdir
 
 from rwm_core import artifacts
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_dynamics_support import save_dataset, small_cfg
+from helpers import save_dataset, small_cfg
 
 from rwm_core.artifacts import ArtifactFormatError
 from rwm_core.config import EvaluationConfig

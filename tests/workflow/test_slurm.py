@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_TARGETS, run_snakemake, tiny_workdir
+from helpers import TINY_TARGETS, run_snakemake, tiny_workdir
 
 from rwm_core import artifacts
 

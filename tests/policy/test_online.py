@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_world
+from helpers import tiny_world
 
 from rwm_core.config import DynamicsConfig, OnlineConfig
 from rwm_core.data.normalizer import Normalizer

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_snakemake, scheduled_jobs, tiny_workdir
+from helpers import run_snakemake, scheduled_jobs, tiny_workdir
 
 SHELL = re.compile(r"^Shell command: (.*)$", re.M)
 

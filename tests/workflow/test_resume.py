@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SNAKEMAKE, run_snakemake, scheduled_jobs, snakemake_env, tiny_workdir
+from helpers import SNAKEMAKE, run_snakemake, scheduled_jobs, snakemake_env, tiny_workdir
 
 from rwm_core import artifacts
 

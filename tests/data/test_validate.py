@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TASK, write_rows
+from helpers import TASK, write_rows
 
 from rwm_core.cli import main
 from rwm_core.data.dataset import Dataset

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import REPO, write_rows
+from helpers import REPO, write_rows
 
 from rwm_core.data.synthetic import synthetic_rows
 
