@@ -256,7 +256,7 @@ class OnlineConfig(PPOHyperparams):
     iterations: int = opt(300, "MBPO-PPO iterations", minimum=1)
     warmup_iterations: int = opt(20, "iterations that only collect real data and train the model", minimum=0)
     real_envs: int = opt(16, "simulated robots stepping the current policy (one replay-buffer stream each)", minimum=1)
-    real_steps: int = opt(24, "steps per real env per iteration", minimum=1)
+    real_steps: int = opt(24, "steps per real env per iteration (unused with ppo_real: steps_per_env then)", minimum=1)
     real_episode_length: int = opt(1000, "steps before a real env times out", minimum=1)
     buffer_capacity: int = opt(4000, "rows per real env kept in the replay buffer", minimum=2)
     model_updates: int = opt(1, "world-model gradient steps per iteration", minimum=0)
@@ -278,6 +278,14 @@ class OnlineConfig(PPOHyperparams):
     checkpoint_every: int = opt(20, "iterations between checkpoints", minimum=1)
     init_policy: str = opt(
         "", "a policy checkpoint to fine-tune (e.g. results/ppo/policy_checkpoint.pt); empty: a fresh policy"
+    )
+    # Upstream's MBPO-PPO mixes a real and an imagined mini-batch in each PPO update; on imagined data alone the
+    # policy was measured not to learn here (action std stays ~1, the true return falls below a standing robot's).
+    ppo_real: bool = opt(
+        False,
+        "PPO also learns from the real envs' transitions (task reward less the termination_penalty fall cost), "
+        "mixed with the imagined ones in its mini-batches; the real envs then step steps_per_env steps per "
+        "iteration inside PPO's rollout (real_steps is unused); needs warmup_iterations >= 1",
     )
 
 

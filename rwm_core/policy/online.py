@@ -8,8 +8,16 @@ model and PPO updates the policy on the imagined transitions. The first ``warmup
 train the model. Why online: an offline policy drives the model where it has no data and exploits its errors; here
 the data follow the policy, so the model is corrected exactly where the policy goes.
 
-PPO learns from imagined transitions only (upstream also concatenates a real mini-batch); with 16 real envs the real
-transitions are ~1.5% of a batch of 1024 imagined envs, so they would change little but add a second storage.
+By default PPO learns from imagined transitions only. With ``ppo_real`` it also learns from the real ones, as
+upstream's MBPO-PPO does (it concatenates a real and an imagined mini-batch): the real and the imagined envs step side
+by side as one env (:class:`rwm_core.policy.concat_env.ConcatVecEnv`), so rsl-rl's rollout storage holds both and
+each mini-batch mixes them. The real envs' rollout for the buffer is then the real part of PPO's rollout
+(``steps_per_env`` steps; ``real_steps`` is unused), its reward the task reward less the same fall cost the imagined
+envs pay. An iteration becomes: (1+4a) real and imagined envs step together, the imagined ones from buffer histories
+with the model as the previous iteration left it; (2) the error on the fresh real rows; (3) the model update; (4b)
+the PPO update. So the imagination lags the model and the buffer by one iteration's update; the error is still
+measured before the model learns from the rows. Warm-up iterations step the real envs alone. Real samples are
+``real_envs / (real_envs + num_envs)`` of every batch (16 of 1040 with the defaults): the env counts set the mix.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from rwm_core.dynamics.rollout import autoregressive_predict
 from rwm_core.dynamics.train import training_step
 from rwm_core.evaluation.prediction import relative_error
 from rwm_core.imagination.env import ImaginationEnv
+from rwm_core.policy.concat_env import ConcatVecEnv
 from rwm_core.policy.onpolicy import StepMeans, action_std, build_ppo, collect
 from rwm_core.policy.ppo import _env_state, _restore_env
 from rwm_core.policy.replay import ReplayBuffer
@@ -53,13 +62,13 @@ RESUME_IGNORED = frozenset({"iterations", "checkpoint_every", "threads"})
 
 def real_env_config(cfg: OnlineConfig) -> PPOConfig:
     """The real envs' settings, in the ``ppo`` section's terms (what :class:`SimVecEnv` reads): every env records
-    its rows; no fall cost (only the task reward of the real steps is logged)."""
+    its rows; the fall cost only when PPO learns from their transitions (the logged true reward never has it)."""
     return PPOConfig(
         num_envs=cfg.real_envs,
         episode_length=cfg.real_episode_length,
         observation_noise=cfg.observation_noise,
         pushes=True,
-        termination_penalty=0.0,
+        termination_penalty=cfg.termination_penalty if cfg.ppo_real else 0.0,
         threads=cfg.threads,
         record_envs=cfg.real_envs,
     )
@@ -93,6 +102,22 @@ class _FreshError:
         return {f"model_error_{k}": float(err[k - 1]) for k in ERROR_STEPS}
 
 
+class _RealFeed:
+    """Each real step's rows into the replay buffer, and the true reward and falls into step means.
+
+    A row starts an episode when its env was done at the previous step (``prev_done``, carried across iterations)."""
+
+    def __init__(self, buffer: ReplayBuffer, prev_done: torch.Tensor) -> None:
+        self.buffer, self.prev_done = buffer, prev_done
+        self.stats = StepMeans(("reward", "fell"))
+
+    def __call__(self, extras: dict[str, Any]) -> None:
+        record = extras["record"]  # every real env records (real_env_config)
+        self.buffer.append(torch.from_numpy(record["rows"]).float(), self.prev_done.clone())
+        self.prev_done = torch.from_numpy(record["done"]).bool()
+        self.stats.add(extras)
+
+
 def train_online(
     model: str | Path,
     dataset: str | Path,
@@ -105,6 +130,11 @@ def train_online(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run MBPO-PPO from the pretrained world model ``model`` (and its offline ``dataset``); see the module doc."""
+    if cfg.ppo_real and cfg.warmup_iterations < 1:
+        raise PolicyTrainingError(
+            "online.ppo_real needs online.warmup_iterations >= 1: the imagined envs start from replay-buffer "
+            "histories, and with ppo_real they step beside the real envs, so the first histories come from warm-up"
+        )
     out = Path(out_dir)
     dev = resolve_device(device)
     set_threads()
@@ -144,7 +174,8 @@ def _run(
     gen = torch.Generator().manual_seed(seed)  # model batches, bootstrap and buffer draws
 
     buffer = ReplayBuffer.from_layout(lay, cfg.real_envs, cfg.buffer_capacity)
-    fresh_error = _FreshError(buffer, history, cfg.real_steps)
+    real_steps = cfg.steps_per_env if cfg.ppo_real else cfg.real_steps  # per real env and iteration
+    fresh_error = _FreshError(buffer, history, real_steps)
     for p in world.parameters():
         p.requires_grad_(False)
     # every iteration restarts the imagined envs from fresh buffer histories: an episode lasts one iteration
@@ -157,8 +188,10 @@ def _run(
     def histories(k: int, g: torch.Generator) -> torch.Tensor:
         return buffer.sample(k, history, g)
 
+    # ppo_real: PPO's env is the real envs beside the imagined ones, so its rollout storage holds both
+    joint = ConcatVecEnv({"real": real, "imagined": env}, device=dev) if cfg.ppo_real else None
     train_cfg = ppo_config(cfg)
-    alg = build_ppo(env, train_cfg, dev)
+    alg = build_ppo(env if joint is None else joint, train_cfg, dev)
     if init_state is not None:  # fine-tune a model-free PPO policy, as upstream's Finetune task does
         alg.load(init_state, {"actor": True, "critic": True}, strict=True)
     fingerprint = artifacts.resume_fingerprint(
@@ -195,69 +228,98 @@ def _run(
         }
         _save(path, alg, iteration, {**ckpt_extra, "metrics_csv": metrics_csv, "online": online})
 
+    def start_imagination() -> TensorDict:
+        """The imagined envs restarted from buffer histories with the model as it is now; their first observation."""
+        env.history_source = histories
+        env.rollout.refresh()
+        alg.train_mode()
+        with torch.inference_mode():  # the env's tensors are inference tensors after the first rollout
+            env.reset_envs(torch.arange(env.num_envs, device=env.device))
+            return env.get_observations()
+
+    def update_model() -> float:
+        """``model_updates`` steps on buffer windows (and offline ones); the mean loss, NaN while none fits."""
+        if not len(buffer.valid_starts(history + forecast)):
+            return float("nan")
+        for p in world.parameters():
+            p.requires_grad_(True)
+        world.train()
+        losses = []
+        for _ in range(cfg.model_updates):
+            n_off = int(round(cfg.offline_fraction * cfg.model_batch_size)) if offline_starts is not None else 0
+            rows = buffer.sample(cfg.model_batch_size - n_off, history + forecast, gen)
+            if n_off:
+                pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
+                rows = torch.cat([rows, data.gather(pick.numpy())])
+            batch = window_batch(rows.to(dev), normalizer, lay)  # already on the device
+            terms, gnorm = training_step(world, optimizer, batch, history, dyn_cfg, gen)
+            if not torch.isfinite(gnorm):
+                bad = {**{f"model_{k}": float(v) for k, v in terms.items()}, "model_grad_norm": float(gnorm)}
+                raise loop.non_finite(bad, "world-model update")
+            losses.append(float(terms["total"]))
+        world.eval()
+        for p in world.parameters():
+            p.requires_grad_(False)
+        return sum(losses) / len(losses)
+
     config = {"online": to_dict(cfg), "seed": seed}
     with loop.open(save, tracking=tracking, config=config, progress=progress, desc="online"):
         for it in loop:
-            row: dict[str, Any] = {"iteration": it + 1, "warmup": int(it < cfg.warmup_iterations)}
+            warmup = it < cfg.warmup_iterations
+            row: dict[str, Any] = {"iteration": it + 1, "warmup": int(warmup)}
             row.update({f"loss.{k}": float("nan") for k in PPO_LOSSES})  # fixed columns; set once PPO runs
             finite = ["true_reward"]
-            # (1) real interaction with the current policy
+            feed = _RealFeed(buffer, prev_done)
+            imag_stats = StepMeans(("reward_unpenalised", "uncertainty"))
             t0 = time.perf_counter()
-            true_reward, falls = 0.0, 0.0
-            with torch.inference_mode():
-                for _ in range(cfg.real_steps):
-                    actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
-                    real_obs, _, dones, extras = real.step(actions)
-                    buffer.append(torch.from_numpy(extras["record"]["rows"]).float(), prev_done.clone())
-                    prev_done = dones.cpu().bool()
-                    true_reward += float(extras["step"]["reward"].mean())
-                    falls += float(extras["step"]["fell"].float().mean())
-            row.update(true_reward=true_reward / cfg.real_steps, true_fall_rate=falls / cfg.real_steps)
+            time_imagination = time_ppo = 0.0
+            if joint is None or warmup:
+                # (1) real interaction with the current policy
+                with torch.inference_mode():
+                    for _ in range(real_steps):
+                        actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
+                        real_obs, _, _, extras = real.step(actions)
+                        feed(extras)
+                time_sim = time.perf_counter() - t0
+            else:
+                # (1 + 4a) the real envs step beside the imagined ones, as the real part of PPO's rollout
+                sim_before = joint.step_seconds["real"]
+                first = start_imagination()
+                with torch.inference_mode():
+                    obs = joint.join([real_obs, first])
+                last = collect(
+                    alg,
+                    joint,
+                    obs,
+                    cfg.steps_per_env,
+                    joint.on_part("real", feed),
+                    joint.on_part("imagined", imag_stats.add),
+                )
+                real_obs = joint.part(last, "real").to("cpu")
+                # the simulator's share of the joint rollout; the rest (imagined steps, acting) counts as imagination
+                time_sim = joint.step_seconds["real"] - sim_before
+                time_imagination = time.perf_counter() - t0 - time_sim
+            prev_done = feed.prev_done
+            true = feed.stats.step_means()
+            row.update(true_reward=true["reward"], true_fall_rate=true["fell"])
             t1 = time.perf_counter()
             # (2) the model on this iteration's fresh data, before it learns from it
             world.eval()
             row.update(fresh_error(world, normalizer, lay))
             # (3) model update on buffer windows (and, optionally, offline windows)
-            model_loss = float("nan")
-            if len(buffer.valid_starts(history + forecast)):
-                for p in world.parameters():
-                    p.requires_grad_(True)
-                world.train()
-                losses = []
-                for _ in range(cfg.model_updates):
-                    n_off = int(round(cfg.offline_fraction * cfg.model_batch_size)) if offline_starts is not None else 0
-                    rows = buffer.sample(cfg.model_batch_size - n_off, history + forecast, gen)
-                    if n_off:
-                        pick = offline_starts[torch.randint(0, len(offline_starts), (n_off,), generator=gen)]
-                        rows = torch.cat([rows, data.gather(pick.numpy())])
-                    batch = window_batch(rows.to(dev), normalizer, lay)  # already on the device
-                    terms, gnorm = training_step(world, optimizer, batch, history, dyn_cfg, gen)
-                    if not torch.isfinite(gnorm):
-                        bad = {**{f"model_{k}": float(v) for k, v in terms.items()}, "model_grad_norm": float(gnorm)}
-                        raise loop.non_finite(bad, "world-model update")
-                    losses.append(float(terms["total"]))
-                model_loss = sum(losses) / len(losses)
-                world.eval()
-                for p in world.parameters():
-                    p.requires_grad_(False)
-            row["model_loss"] = model_loss
+            row["model_loss"] = update_model()
             t2 = time.perf_counter()
-            # (4) imagination from buffer histories with the updated model, then PPO
+            # (4) PPO: on imagination from buffer histories with the updated model (or, with ppo_real, on the
+            # rollout of step 1 + 4a)
             imagined, unc = float("nan"), float("nan")
-            t3 = t4 = t2
-            if it >= cfg.warmup_iterations:
-                env.history_source = histories
-                env.rollout.refresh()
-                alg.train_mode()
-                with torch.inference_mode():  # the env's tensors are inference tensors after the first rollout
-                    env.reset_envs(torch.arange(env.num_envs, device=env.device))
-                    obs = env.get_observations()
-                stats = StepMeans(("reward_unpenalised", "uncertainty"))
-                collect(alg, env, obs, cfg.steps_per_env, stats.add)
+            if not warmup:
+                if joint is None:
+                    collect(alg, env, start_imagination(), cfg.steps_per_env, imag_stats.add)
+                    time_imagination = time.perf_counter() - t2
                 t3 = time.perf_counter()
                 ppo_losses = alg.update()
-                t4 = time.perf_counter()
-                means = stats.step_means()
+                time_ppo = time.perf_counter() - t3
+                means = imag_stats.step_means()
                 imagined, unc = means["reward_unpenalised"], means["uncertainty"]
                 row.update({f"loss.{k}": float(v) for k, v in ppo_losses.items()})
                 finite += [f"loss.{k}" for k in ppo_losses]
@@ -265,12 +327,12 @@ def _run(
                 imagined_reward=imagined,
                 uncertainty=unc,
                 buffer_rows=buffer.size_total,
-                time_sim_s=t1 - t0,
+                time_sim_s=time_sim,
                 time_model_s=t2 - t1,
-                time_imagination_s=t3 - t2,
-                time_ppo_s=t4 - t3,
+                time_imagination_s=time_imagination,
+                time_ppo_s=time_ppo,
                 wall_s=loop.wall_s,
-                real_env_steps=(it + 1) * cfg.real_envs * cfg.real_steps,
+                real_env_steps=(it + 1) * cfg.real_envs * real_steps,
                 action_std=action_std(alg),
             )
             postfix = {

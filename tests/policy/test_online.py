@@ -13,7 +13,12 @@ from helpers import tiny_world
 from rwm_core.config import DynamicsConfig, OnlineConfig
 from rwm_core.data.normalizer import Normalizer
 from rwm_core.dynamics import checkpoint as ckpt
+from rwm_core.imagination.env import ImaginationEnv
+from rwm_core.policy import online
+from rwm_core.policy.concat_env import ConcatVecEnv
 from rwm_core.policy.online import MODEL_FILE, train_online
+from rwm_core.policy.train import PolicyTrainingError, read_checkpoint
+from rwm_core.sim.vec_env import SimVecEnv
 
 TINY = dict(
     iterations=4, warmup_iterations=1, real_envs=4, real_steps=12, buffer_capacity=30, model_updates=2,
@@ -74,3 +79,102 @@ def test_resume_gives_the_uninterrupted_result(run, world, tmp_path):
     wa = ckpt.load(run / MODEL_FILE).model.state_dict()
     wb = ckpt.load(part / MODEL_FILE).model.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# ppo_real: the real envs step steps_per_env = 12 steps per iteration inside PPO's rollout (real_steps is unused)
+REAL = {**TINY, "ppo_real": True, "steps_per_env": 12, "real_steps": 5}
+
+
+class _Counts:
+    """Steps of the real (simulator) and imagined envs, and the envs PPO's rollout storage holds."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps = {"real": 0, "imagined": 0}
+        self.storage_envs = 0
+        for name, cls in (("real", SimVecEnv), ("imagined", ImaginationEnv)):
+            monkeypatch.setattr(cls, "step", self._counted(name, cls.step))
+        build = online.build_ppo
+
+        def build_ppo(env, train_cfg, dev):
+            alg = build(env, train_cfg, dev)
+            self.storage_envs = alg.storage.num_envs
+            return alg
+
+        monkeypatch.setattr(online, "build_ppo", build_ppo)
+
+    def _counted(self, name, step):
+        def counted(env, actions):
+            self.steps[name] += 1
+            return step(env, actions)
+
+        return counted
+
+
+@pytest.fixture(scope="module")
+def real_run(world, tmp_path_factory) -> tuple[Path, _Counts]:
+    out = tmp_path_factory.mktemp("online_real") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        counts = _Counts(mp)
+        train_online(world[0], world[1], out, OnlineConfig(**REAL), seed=2, device="cpu", progress=False)
+    return out, counts
+
+
+def test_real_envs_pay_the_fall_cost_only_when_ppo_learns_from_them():
+    assert online.real_env_config(OnlineConfig(termination_penalty=3.0)).termination_penalty == 0.0
+    assert online.real_env_config(OnlineConfig(termination_penalty=3.0, ppo_real=True)).termination_penalty == 3.0
+
+
+def test_ppo_real_learns_from_real_and_imagined_transitions(real_run, run):
+    out, counts = real_run
+    for name in ("policy.pt", "policy.onnx", "policy_checkpoint.pt", MODEL_FILE, "metrics.csv"):
+        assert (out / name).exists(), name
+    m = pd.read_csv(out / "metrics.csv")
+    assert list(m.columns) == list(pd.read_csv(run / "metrics.csv").columns)  # the same columns as without
+    assert list(m["warmup"]) == [1, 0, 0, 0]
+    assert counts.storage_envs == REAL["real_envs"] + REAL["num_envs"]  # mini-batches mix real and imagined rows
+    # the real envs step steps_per_env steps every iteration, the imagined ones after the warm-up only
+    assert counts.steps == {"real": 4 * 12, "imagined": 3 * 12}
+    assert list(m["real_env_steps"]) == [48, 96, 144, 192]
+    assert list(m["buffer_rows"]) == [48, 96, 120, 120]  # every real step still goes to the buffer
+    for col in ("true_reward", "true_fall_rate", "model_error_1", "model_error_8", "model_loss", *TIMING):
+        assert np.isfinite(m[col]).all(), col
+    assert np.isnan(m["imagined_reward"][0]) and np.isfinite(m["imagined_reward"][1:]).all()
+    assert np.isnan(m["loss.value"][0]) and np.isfinite(m["loss.value"][1:]).all()
+    assert (m["uncertainty"][1:] > 0).all()
+
+
+def test_ppo_real_resume_gives_the_uninterrupted_result(real_run, world, tmp_path):
+    part = tmp_path / "part"
+    train_online(world[0], world[1], part, OnlineConfig(**{**REAL, "iterations": 2}), seed=2, device="cpu",
+                 progress=False)  # fmt: skip
+    train_online(world[0], world[1], part, OnlineConfig(**REAL), seed=2, device="cpu", resume=True, progress=False)
+    a = pd.read_csv(real_run[0] / "metrics.csv").drop(columns=TIMING)
+    b = pd.read_csv(part / "metrics.csv").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(a, b)
+    wa = ckpt.load(real_run[0] / MODEL_FILE).model.state_dict()
+    wb = ckpt.load(part / MODEL_FILE).model.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    pa = read_checkpoint(real_run[0] / "policy_checkpoint.pt")["actor_state_dict"]
+    pb = read_checkpoint(part / "policy_checkpoint.pt")["actor_state_dict"]
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_ppo_real_warmup_steps_only_the_real_envs(world, tmp_path, monkeypatch):
+    def no_imagination(*args, **kwargs):
+        raise AssertionError("an imagined or joint step during warm-up")
+
+    monkeypatch.setattr(ImaginationEnv, "step", no_imagination)
+    monkeypatch.setattr(ConcatVecEnv, "step", no_imagination)
+    cfg = OnlineConfig(**{**REAL, "iterations": 2, "warmup_iterations": 2})
+    train_online(world[0], world[1], tmp_path / "run", cfg, seed=2, device="cpu", progress=False)
+    m = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert list(m["warmup"]) == [1, 1] and list(m["buffer_rows"]) == [48, 96]
+    assert m["loss.value"].isna().all() and m["imagined_reward"].isna().all()
+    assert np.isfinite(m["model_loss"]).all()
+
+
+def test_ppo_real_needs_a_warmup(world, tmp_path):
+    cfg = OnlineConfig(**{**REAL, "warmup_iterations": 0})
+    with pytest.raises(PolicyTrainingError, match="warmup_iterations >= 1"):
+        train_online(world[0], world[1], tmp_path / "run", cfg, seed=2, device="cpu", progress=False)
+    assert not (tmp_path / "run").exists()
