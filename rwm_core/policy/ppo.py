@@ -199,7 +199,8 @@ def _env_state(env: SimVecEnv) -> dict[str, Any]:
         "episode_sums": {k: v.clone() for k, v in env.episode_sums.items()},
         "episode_return": env.episode_return.clone(),
         "rewards": {k: getattr(r, k).clone() for k in _REWARD_KEYS},
-        "torch_rng": torch.get_rng_state(),  # PPO samples its actions from torch's global generator
+        "torch_rng": torch.get_rng_state(),  # PPO samples its actions from torch's global generator (CPU) ...
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,  # ... or the GPU's
     }
 
 
@@ -218,19 +219,23 @@ _REWARD_KEYS = ("prev_joint_vel", "prev_action", "has_prev_joint_vel", "air_time
 
 
 def _restore_env(env: SimVecEnv, state: dict[str, Any]) -> None:
+    """Undo :func:`_env_state`; the checkpoint may have been loaded onto a GPU (``map_location``), the simulator
+    arrays and the generators live on the CPU."""
     for k in _SIM_KEYS:
-        getattr(env.sim, k)[...] = state["sim"][k].numpy()
+        getattr(env.sim, k)[...] = state["sim"][k].cpu().numpy()
     env.rng.bit_generator.state = state["rng"]
-    env.noise_gen.set_state(state["noise_gen"])
+    env.noise_gen.set_state(state["noise_gen"].cpu())
     env.commands.copy_(state["commands"])
-    env.command_timer[:] = state["command_timer"].numpy()
-    env.push_timer[:] = state["push_timer"].numpy()
+    env.command_timer[:] = state["command_timer"].cpu().numpy()
+    env.push_timer[:] = state["push_timer"].cpu().numpy()
     env.episode_length_buf.copy_(state["episode_length_buf"])
-    env.episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
+    env.episode_sums = {k: v.to(env.episode_return.device, copy=True) for k, v in state["episode_sums"].items()}
     env.episode_return.copy_(state["episode_return"])
     for k in _REWARD_KEYS:
         getattr(env.rewards, k).copy_(state["rewards"][k])
-    torch.set_rng_state(state["torch_rng"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
 
 
 DATASET_KINDS = ("mixed", "random", "medium", "expert")  # RWM-U's offline dataset kinds
