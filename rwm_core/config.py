@@ -300,12 +300,16 @@ class SweepConfig:
         items={"minimum": 0},
     )
     seeds: list[int] = opt(
-        [0],
+        [0, 1, 2],
         "policy training seeds, one policy per λ and seed (penalty_sweep_summary.csv: mean and spread over seeds)",
         minItems=1,
         items={"minimum": 0},
     )
-    online: bool = opt(True, "also train the online RWM policy (section online) and score it in the sweep table")
+    online: bool = opt(
+        False,
+        "also train the online RWM policy (section online, ~40 min here) and score it in the sweep table; off in "
+        "the default job to keep it within its time (README: `--config 'sweep={\"online\": true}'`)",
+    )
 
 
 DATASET_KINDS = ["random", "medium", "expert", "mixed", "controller"]
