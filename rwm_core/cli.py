@@ -36,6 +36,17 @@ def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: s
     return p
 
 
+def _add_training_args(p: argparse.ArgumentParser, section: str) -> None:
+    """Arguments every trainer takes: seed, output, its config section and tracking, device, resume, quiet."""
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section=section))
+    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
+    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _add_model_evaluation_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by the world-model studies (held-out windows of a dataset artifact)."""
     p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
@@ -309,13 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="world-model checkpoint (ours or upstream format)")
     p.add_argument("--dataset", required=True, help="dataset artifact directory (history windows for resets)")
     p.add_argument("--penalty", type=float, default=0.0, help="uncertainty penalty λ >= 0")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="policy"))
-    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
-    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_training_args(p, "policy")
 
     p = _add(
         sub,
@@ -327,13 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and, with record_envs > 0, the recorded experience of the whole run as experience/state_action_data_<i>.csv "
         "(the `mixed` dataset the world model pretrains on).",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="ppo"))
-    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
-    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_training_args(p, "ppo")
 
     p = _add(
         sub,
@@ -348,13 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="pretrained world-model checkpoint")
     p.add_argument("--dataset", required=True, help="its dataset artifact (layout, first histories, offline mix)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--params", default=None, help=PARAMS_HELP.format(section="online"))
-    p.add_argument("--tracking", default=None, help=PARAMS_HELP.format(section="tracking"))
-    p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_training_args(p, "online")
 
     p = _add(
         sub,
