@@ -97,7 +97,7 @@ def _true_over_training(true_curves: dict, refs: dict[str, Any], colour: dict) -
     ax.set_title("true return of each training checkpoint in the MuJoCo simulator")
     fig.suptitle(
         "Policies trained in imagination, scored in the simulator during training\n"
-        "(a true return that falls while the imagined reward rises (page 2): the policy exploits the world model)",
+        "(the imagined reward of the same runs is on page 2)",
         fontsize=11,
     )
     fig.tight_layout()
