@@ -50,14 +50,16 @@ def physics_rate(n: int, threads: int, seconds: float) -> float:
     return n * calls / dt
 
 
-def ppo_rates(n: int, threads: int, seconds: float) -> tuple[float, float]:
+def ppo_rates(n: int, threads: int, seconds: float, collect_threads: int = 1) -> tuple[float, float]:
     """(collect, total) env-steps/s of the PPO loop of `rwm train-ppo` on N envs."""
     import contextlib
     import io
 
     from rsl_rl.algorithms import PPO
 
+    from rwm_core.policy.onpolicy import collect
     from rwm_core.policy.train import ppo_config
+    from rwm_core.runtime import torch_threads
 
     cfg = PPOConfig(num_envs=n, threads=threads, record_envs=0)
     torch.manual_seed(0)
@@ -70,12 +72,8 @@ def ppo_rates(n: int, threads: int, seconds: float) -> tuple[float, float]:
     iters = 0
     while t_total < seconds or iters < 2:
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            for _ in range(cfg.steps_per_env):
-                actions = alg.act(obs)
-                obs, rewards, dones, extras = env.step(actions)
-                alg.process_env_step(obs, rewards, dones, extras)
-            alg.compute_returns(obs)
+        with torch_threads(collect_threads):  # as `rwm train-ppo` collects
+            obs = collect(alg, env, obs, cfg.steps_per_env)
         t1 = time.perf_counter()
         alg.update()
         t2 = time.perf_counter()
@@ -93,14 +91,17 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=4.0, help="measuring time per figure")
+    p.add_argument(
+        "--collect-threads", type=int, default=1, help="torch threads while collecting (`rwm train-ppo` uses 1)"
+    )
     p.add_argument("--single-rows", type=int, default=10_000, help="rows for the single-robot collector")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
-    result: dict[str, object] = {"benchmark": "sim", "threads": args.threads}
+    result: dict[str, object] = {"benchmark": "sim", "threads": args.threads, "collect_threads": args.collect_threads}
     for n in args.sizes:
         phys = physics_rate(n, args.threads, args.seconds)
-        collect, total = ppo_rates(n, args.threads, args.seconds)
+        collect, total = ppo_rates(n, args.threads, args.seconds, args.collect_threads)
         print(
             f"N={n:5d}: physics {phys:9.0f} control steps/s | collect (policy acting) {collect:8.0f} env-steps/s"
             f" | PPO loop {total:8.0f} env-steps/s"

@@ -50,7 +50,7 @@ from rwm_core.policy.train import (
     ppo_config,
     read_checkpoint,
 )
-from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.runtime import resolve_device, seed_everything, set_threads, torch_threads
 from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.training_loop import TrainingLoop
 
@@ -77,8 +77,8 @@ def real_env_config(cfg: OnlineConfig) -> PPOConfig:
 class _FreshError:
     """The model's relative error on the newest rows of the buffer, before the model has trained on them."""
 
-    def __init__(self, buffer: ReplayBuffer, history: int, fresh_rows: int) -> None:
-        self.buffer, self.history, self.fresh = buffer, history, fresh_rows
+    def __init__(self, buffer: ReplayBuffer, history: int, fresh_rows: int, max_windows: int = 512) -> None:
+        self.buffer, self.history, self.fresh, self.max_windows = buffer, history, fresh_rows, max_windows
 
     def __call__(self, model: torch.nn.Module, normalizer: Any, layout: Any) -> dict[str, float]:
         b = self.buffer
@@ -95,9 +95,13 @@ class _FreshError:
         keep = logical + length > size - self.fresh
         if not bool(keep.any()):
             return nan
-        rows = b.windows(starts[keep], length)
+        chosen = starts[keep]
+        if len(chosen) > self.max_windows:  # evenly spaced, no random draw: many real envs make thousands
+            chosen = chosen[torch.linspace(0, len(chosen) - 1, self.max_windows).round().long().to(chosen.device)]
+        rows = b.windows(chosen, length)
         batch = window_batch(rows, normalizer, layout)
-        pred = autoregressive_predict(model, batch.states, batch.actions, self.history).states
+        with torch.inference_mode():
+            pred = autoregressive_predict(model, batch.states, batch.actions, self.history).states
         err = relative_error(pred, batch.states[:, self.history :]).mean(0)
         return {f"model_error_{k}": float(err[k - 1]) for k in ERROR_STEPS}
 
@@ -275,7 +279,7 @@ def _run(
             time_imagination = time_ppo = 0.0
             if joint is None or warmup:
                 # (1) real interaction with the current policy
-                with torch.inference_mode():
+                with torch.inference_mode(), torch_threads(1):  # MuJoCo has the cores
                     for _ in range(real_steps):
                         actions = alg.actor(real_obs.to(dev), stochastic_output=True).cpu()
                         real_obs, _, _, extras = real.step(actions)

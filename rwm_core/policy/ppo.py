@@ -33,7 +33,7 @@ from rwm_core.policy.train import (
     finish_policy,
     ppo_config,
 )
-from rwm_core.runtime import resolve_device, seed_everything, set_threads
+from rwm_core.runtime import resolve_device, seed_everything, set_threads, torch_threads
 from rwm_core.sim.record import ExperienceRecorder
 from rwm_core.sim.vec_env import SimVecEnv
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
@@ -147,7 +147,8 @@ def _train(
         for it in loop:
             t0 = time.perf_counter()
             stats = StepMeans(("reward", "fell"), episode_keys)
-            obs = collect(alg, env, obs, cfg.steps_per_env, stats.add, record)
+            with torch_threads(1):  # MuJoCo has the cores; the update below gets them back
+                obs = collect(alg, env, obs, cfg.steps_per_env, stats.add, record)
             t_collect = time.perf_counter() - t0
             losses = alg.update()
             t_total = time.perf_counter() - t0

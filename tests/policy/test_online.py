@@ -178,3 +178,39 @@ def test_ppo_real_needs_a_warmup(world, tmp_path):
     with pytest.raises(PolicyTrainingError, match="warmup_iterations >= 1"):
         train_online(world[0], world[1], tmp_path / "run", cfg, seed=2, device="cpu", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_fresh_error_caps_its_windows_evenly_and_equals_the_full_measure_below_the_cap(world):
+    """Many real envs give thousands of fresh windows; the measure takes an evenly spaced subset of at most
+    ``max_windows``, and below the cap it is the full mean."""
+    from rwm_core.policy.replay import ReplayBuffer
+
+    loaded = ckpt.load(world[0])
+    data = online.Dataset.load(world[1])
+    lay, history = data.layout, data.history
+    rows = torch.from_numpy(np.load(Path(world[1]) / "rows.npy")).float()
+    streams, steps, fresh = 6, 40, 10
+    buf = ReplayBuffer.from_layout(lay, streams, 64)
+    no_start = torch.zeros(streams, dtype=torch.bool)
+    for t in range(steps):
+        r = rows[t * streams : (t + 1) * streams].clone()
+        r[:, lay.termination_column] = 0.0
+        buf.append(r, no_start)
+    full = online._FreshError(buf, history, fresh, max_windows=10_000)
+    n_fresh = streams * fresh  # windows that end in the fresh rows
+    seen: list[int] = []
+    real_predict = online.autoregressive_predict
+
+    def counting(model, states, actions, h, **kw):
+        seen.append(states.shape[0])
+        return real_predict(model, states, actions, h, **kw)
+
+    online.autoregressive_predict = counting
+    try:
+        a = full(loaded.model, loaded.normalizer, lay)
+        b = online._FreshError(buf, history, fresh, max_windows=n_fresh)(loaded.model, loaded.normalizer, lay)
+        c = online._FreshError(buf, history, fresh, max_windows=7)(loaded.model, loaded.normalizer, lay)
+    finally:
+        online.autoregressive_predict = real_predict
+    assert seen == [n_fresh, n_fresh, 7]
+    assert a == b and np.isfinite(list(c.values())).all() and c != a

@@ -110,3 +110,33 @@ def test_resume_with_a_truncated_experience_file_is_one_clear_error(run, tmp_pat
     pkl.write_bytes(pkl.read_bytes()[:100])
     with pytest.raises(InputError, match=r"experience.pkl: expected the recorded experience"):
         train_ppo(part, PPOConfig(**TINY), seed=1, device="cpu", resume=True, progress=False)
+
+
+def test_collection_on_one_torch_thread_restores_the_count_and_changes_no_number():
+    """train-ppo collects with torch on one thread (MuJoCo has the cores); the rollout must be the same as on two."""
+    from rwm_core.policy.onpolicy import build_ppo, collect
+    from rwm_core.policy.train import ppo_config
+    from rwm_core.runtime import torch_threads
+    from rwm_core.sim.vec_env import SimVecEnv
+
+    cfg = PPOConfig(num_envs=8, steps_per_env=6, threads=2, record_envs=0)
+    rollouts = []
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.manual_seed(0)
+        env = SimVecEnv(cfg, seed=0)
+        try:
+            alg = build_ppo(env, ppo_config(cfg), torch.device("cpu"))
+            with torch_threads(threads):
+                assert torch.get_num_threads() == threads
+                collect(alg, env, env.get_observations(), cfg.steps_per_env)
+            assert torch.get_num_threads() == before
+            s = alg.storage
+            rollouts.append([t.clone() for t in (s.actions, s.rewards, s.dones, s.returns)])
+        finally:
+            env.close()
+    for a, b in zip(*rollouts, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
