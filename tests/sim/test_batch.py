@@ -49,6 +49,20 @@ def test_batched_physics_equals_the_single_robot(n):
             assert seen[LAY.block("thigh_contact")].max() == 1.0 and any(s.trunk_contact for s in sims)
 
 
+def test_reset_contacts_copied_from_the_first_reset_equal_a_measurement_at_any_yaw():
+    """Resets copy the reset pose's contacts instead of measuring them; a measurement at random yaws agrees."""
+    with BatchedQuadruped(64) as b:
+        b.step(np.random.default_rng(0).normal(0.0, 1.0, (64, 12)))  # leave the reset state first
+        ids = np.arange(0, 64, 3)
+        b.reset(ids, np.random.default_rng(1).uniform(-np.pi, np.pi, ids.size))
+        copied = (b.trunk_contact[ids].copy(), b.foot_contact[ids].copy(), b.thigh_contact[ids].copy())
+        b._run(ids, b._pd(ids), advance=False)  # measure: one forward pass at the reset states
+        measured = (b.trunk_contact[ids], b.foot_contact[ids], b.thigh_contact[ids])
+        for c, m in zip(copied, measured, strict=True):
+            assert np.array_equal(c, m)
+        assert copied[1].all() and not copied[0].any() and not copied[2].any()
+
+
 def _yaw(sim: QuadrupedSim) -> float:
     w, _, _, z = sim.data.qpos[3:7]
     return float(2 * np.arctan2(z, w))

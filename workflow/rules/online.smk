@@ -9,6 +9,7 @@ rule train_online:
     input:
         model=f"{RESULTS}/dynamics/model.pt",
         meta=f"{RESULTS}/data/dataset.json",
+        init=CFG.online.init_policy or [],  # e.g. results/ppo/policy_checkpoint.pt: train_ppo runs first
     output:
         actor=f"{ONLINE_DIR}/policy.pt",
         onnx=f"{ONLINE_DIR}/policy.onnx",
