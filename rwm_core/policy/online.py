@@ -197,7 +197,14 @@ def _run(
     train_cfg = ppo_config(cfg)
     alg = build_ppo(env if joint is None else joint, train_cfg, dev)
     if init_state is not None:  # fine-tune a model-free PPO policy, as upstream's Finetune task does
-        alg.load(init_state, {"actor": True, "critic": True}, strict=True)
+        try:
+            alg.load(init_state, {"actor": True, "critic": True}, strict=True)
+        except (RuntimeError, KeyError) as e:
+            raise PolicyTrainingError(
+                f"online.init_policy {cfg.init_policy}: its actor/critic do not fit this section's networks "
+                f"(actor_hidden {cfg.actor_hidden}, critic_hidden {cfg.critic_hidden}, activation "
+                f"{cfg.activation!r}); set them to the checkpoint's ({type(e).__name__}: {str(e).splitlines()[0]})"
+            ) from None
     fingerprint = artifacts.resume_fingerprint(
         to_dict(cfg), RESUME_IGNORED, seed=seed, model=artifacts.sha256_file(model_path), stage="train-online"
     )

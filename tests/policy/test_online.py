@@ -23,7 +23,7 @@ from rwm_core.sim.vec_env import SimVecEnv
 TINY = dict(
     iterations=4, warmup_iterations=1, real_envs=4, real_steps=12, buffer_capacity=30, model_updates=2,
     model_batch_size=16, num_envs=16, steps_per_env=6, checkpoint_every=2, actor_hidden=[16], critic_hidden=[16],
-    learning_epochs=1, mini_batches=2,
+    learning_epochs=1, mini_batches=2, init_policy="", ppo_real=False,
 )  # fmt: skip
 TIMING = ["time_sim_s", "time_model_s", "time_imagination_s", "time_ppo_s", "wall_s"]
 
@@ -120,7 +120,7 @@ def real_run(world, tmp_path_factory) -> tuple[Path, _Counts]:
 
 
 def test_real_envs_pay_the_fall_cost_only_when_ppo_learns_from_them():
-    assert online.real_env_config(OnlineConfig(termination_penalty=3.0)).termination_penalty == 0.0
+    assert online.real_env_config(OnlineConfig(termination_penalty=3.0, ppo_real=False)).termination_penalty == 0.0
     assert online.real_env_config(OnlineConfig(termination_penalty=3.0, ppo_real=True)).termination_penalty == 3.0
 
 
@@ -214,3 +214,18 @@ def test_fresh_error_caps_its_windows_evenly_and_equals_the_full_measure_below_t
         online.autoregressive_predict = real_predict
     assert seen == [n_fresh, n_fresh, 7]
     assert a == b and np.isfinite(list(c.values())).all() and c != a
+
+
+def test_fine_tuning_starts_from_the_given_policy_and_a_size_mismatch_is_one_clear_error(run, world, tmp_path):
+    """``init_policy`` (the default config fine-tunes the PPO policy): the loop starts from that actor and critic;
+    warm-up only, the exported policy is the initial one."""
+    init = run / "policy_checkpoint.pt"
+    out = tmp_path / "ft"
+    cfg = OnlineConfig(**{**TINY, "init_policy": str(init), "iterations": 1, "warmup_iterations": 1})
+    train_online(world[0], world[1], out, cfg, seed=5, device="cpu", progress=False)
+    a, b = read_checkpoint(init), read_checkpoint(out / "policy_checkpoint.pt")
+    for part in ("actor_state_dict", "critic_state_dict"):
+        assert a[part].keys() == b[part].keys() and all(torch.equal(a[part][k], b[part][k]) for k in a[part])
+    wrong = OnlineConfig(**{**TINY, "init_policy": str(init), "actor_hidden": [8, 8]})
+    with pytest.raises(PolicyTrainingError, match=r"policy_checkpoint\.pt.*actor_hidden"):
+        train_online(world[0], world[1], tmp_path / "bad", wrong, seed=5, device="cpu", progress=False)
