@@ -215,9 +215,17 @@ class PolicyConfig(PPOHyperparams):
     )
     # Within task.THIGH_CONTACT_GAP of the floor (task.ground_clearance). The data hold a thigh contact in 1-2 rows
     # per 10,000, so the contact head never predicts one, and a policy learns to walk on its knees at no imagined
-    # cost (README: Why the policies fall).
+    # cost (docs/history-controller-data.md).
     kinematic_thigh_contacts: bool = opt(
         False, "also count a thigh contact when leg kinematics put a thigh or upper shank on the floor"
+    )
+    # An ensemble trained on a few hundred thousand rows disagrees even on the data: about 2.2 (summed std over the
+    # 45 state dims) under the PPO policy that produced them, 5-6 under an exploring one; with an offset near the
+    # in-data level λ prices only the excess, so a policy that stays in the data pays nothing (docs/experiments.md).
+    uncertainty_offset: float = opt(
+        0.0,
+        "u0 >= 0: the penalty is λ·max(u - u0, 0)·dt (0: MOPO's λ·u·dt)",
+        minimum=0,
     )
     precision: str = opt(
         "float32",

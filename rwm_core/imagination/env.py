@@ -31,8 +31,8 @@ from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 class ImaginationSettings(Protocol):
     """The config keys the env reads; the ``policy`` and ``online`` sections (:mod:`rwm_core.config`) have them,
-    and their help text says what each does. ``height_termination`` and ``kinematic_thigh_contacts`` are read when
-    the section has them (``policy``) and are off otherwise (``online``)."""
+    and their help text says what each does. ``height_termination``, ``kinematic_thigh_contacts`` and
+    ``uncertainty_offset`` are read when the section has them (``policy``) and are off otherwise (``online``)."""
 
     num_envs: int
     observation_noise: bool
@@ -64,6 +64,7 @@ class ImaginationEnv(VecEnv):
         self.termination_penalty = float(cfg.termination_penalty)
         self.height_termination = bool(getattr(cfg, "height_termination", False))
         self.kinematic_thigh_contacts = bool(getattr(cfg, "kinematic_thigh_contacts", False))
+        self.uncertainty_offset = float(getattr(cfg, "uncertainty_offset", 0.0))
         self.task = dataset.task
         t = self.task
         lay = dataset.layout
@@ -228,7 +229,8 @@ class ImaginationEnv(VecEnv):
             foot_contact=contacts[:, n_thigh:],
             command=self.commands,
         )
-        penalised = total - self.penalty * u * self.dt
+        excess = u if self.uncertainty_offset == 0 else (u - self.uncertainty_offset).clamp_min(0.0)
+        penalised = total - self.penalty * excess * self.dt
         # time-outs are not failures: an episode that reaches its length is bootstrapped, not punished
         time_outs = self.episode_length_buf + 1 >= self.max_episode_length
         cost = (terminated & ~time_outs).to(total.dtype) * self.termination_penalty

@@ -34,13 +34,16 @@ def make_env(
     length: int = 256,
     seed: int = 0,
     never_terminate: bool = True,
+    uncertainty_offset: float = 0.0,
 ) -> ImaginationEnv:
     model, ds = world
     if never_terminate:
         with torch.no_grad():
             for head in model.auxiliary_heads:
                 head.termination_layers[2].bias.fill_(-50.0)
-    cfg = PolicyConfig(num_envs=n, observation_noise=noise, tilt_termination=not never_terminate)
+    cfg = PolicyConfig(
+        num_envs=n, observation_noise=noise, tilt_termination=not never_terminate, uncertainty_offset=uncertainty_offset
+    )
     return ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=length, penalty=penalty, seed=seed)
 
 
@@ -70,6 +73,25 @@ def test_penalty_is_lambda_u_dt(world) -> None:
     expected = st["reward_unpenalised"] - 2.5 * st["uncertainty"] * 0.02
     torch.testing.assert_close(rew, expected)
     assert (st["uncertainty"] > 0).all()
+
+
+def test_uncertainty_offset_prices_only_the_excess(world) -> None:
+    """With u0 the penalty is λ·max(u - u0, 0)·dt: envs below u0 pay nothing, the others pay for the excess."""
+    base = make_env(world, penalty=2.5)
+    with torch.inference_mode():
+        _, _, _, extras = base.step(torch.zeros(8, 12))
+    u = extras["step"]["uncertainty"]
+    u0 = float(u.median())  # some envs below, some above
+    env = make_env(world, penalty=2.5, uncertainty_offset=u0)
+    with torch.inference_mode():
+        _, rew, _, extras = env.step(torch.zeros(8, 12))
+    st = extras["step"]
+    torch.testing.assert_close(st["uncertainty"], u)
+    expected = st["reward_unpenalised"] - 2.5 * (u - u0).clamp_min(0.0) * 0.02
+    torch.testing.assert_close(rew, expected)
+    below = u <= u0
+    assert below.any() and (~below).any()
+    torch.testing.assert_close(rew[below], st["reward_unpenalised"][below])
 
 
 def test_time_outs_end_episodes_and_are_flagged(world) -> None:
