@@ -179,14 +179,11 @@ class BatchedQuadruped:
             out, sens, models = np.empty((k, 1, self.nstate)), np.empty((k, 1, self.model.nsensordata)), None
             models = self._models[:k]
         ctrl = np.ascontiguousarray(torque[:, None, :])
-        chunk = max(1, len(state) // (2 * self.threads))  # two chunks per thread: measured ~5% faster at N = 256
         opt = self.model.opt
         if advance:
             opt.disableflags |= _NO_SENSORS
             try:
-                self._pool.rollout(
-                    models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out, chunk_size=chunk
-                )
+                self._pool.rollout(models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out)
             finally:
                 opt.disableflags &= ~_NO_SENSORS
             if ids is None:
@@ -194,9 +191,7 @@ class BatchedQuadruped:
             else:
                 self.state[ids] = out[:, 0]
             return
-        self._pool.rollout(
-            models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out, sensordata=sens, chunk_size=chunk
-        )
+        self._pool.rollout(models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out, sensordata=sens)
         normal = sens[:, 0, self._normal_cols]
         hit = normal > robot.CONTACT_FORCE_THRESHOLD
         sel = slice(None) if ids is None else ids
