@@ -146,6 +146,17 @@ def train_online(
     loaded = ckpt.load(model, device=dev)
     data = Dataset.load(dataset)
     ckpt.check_layout(loaded, data.layout, model, f"dataset {dataset}")
+    # rows each real env holds when imagination first starts from the buffer (before any fall breaks a stream)
+    if cfg.ppo_real:
+        first_rows, how = cfg.warmup_iterations * cfg.steps_per_env, "warmup_iterations x steps_per_env"
+    else:
+        first_rows, how = (cfg.warmup_iterations + 1) * cfg.real_steps, "(warmup_iterations + 1) x real_steps"
+    if first_rows < data.history:
+        raise PolicyTrainingError(
+            f"online: the first imagined envs need {data.history}-step histories (the dataset's history) from the "
+            f"replay buffer, but each real env holds only {how} = {first_rows} rows by then; raise "
+            "warmup_iterations"
+        )
     init_state = read_checkpoint(cfg.init_policy) if cfg.init_policy else None
     out.mkdir(parents=True, exist_ok=True)
     real = SimVecEnv(real_env_config(cfg), seed=seed)

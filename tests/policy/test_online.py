@@ -229,3 +229,11 @@ def test_fine_tuning_starts_from_the_given_policy_and_a_size_mismatch_is_one_cle
     wrong = OnlineConfig(**{**TINY, "init_policy": str(init), "actor_hidden": [8, 8]})
     with pytest.raises(PolicyTrainingError, match=r"policy_checkpoint\.pt.*actor_hidden"):
         train_online(world[0], world[1], tmp_path / "bad", wrong, seed=5, device="cpu", progress=False)
+
+
+def test_too_short_a_warmup_for_the_first_histories_is_one_clear_error(world, tmp_path):
+    """With ppo_real the first imagined envs start from warmup_iterations x steps_per_env rows per real env."""
+    cfg = OnlineConfig(**{**REAL, "steps_per_env": 2, "warmup_iterations": 1})  # 2 rows; the history is 4
+    with pytest.raises(PolicyTrainingError, match=r"4-step histories.*= 2 rows"):
+        train_online(world[0], world[1], tmp_path / "x", cfg, seed=2, device="cpu", progress=False)
+    assert not (tmp_path / "x").exists()
