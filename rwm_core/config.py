@@ -285,7 +285,9 @@ class OnlineConfig(PPOHyperparams):
     )
     termination_penalty: float = opt(2.0, "one-off training cost of a predicted fall in imagination", minimum=0)
     precision: str = opt(
-        "float32", "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision)", enum=PRECISIONS
+        "float32",
+        "bfloat16: bf16 world-model steps in imagination (mixed precision); the PPO update stays float32",
+        enum=PRECISIONS,
     )
     threads: int = opt(2, "MuJoCo rollout threads of the real envs", minimum=1)
     checkpoint_every: int = opt(10, "iterations between checkpoints", minimum=1)
