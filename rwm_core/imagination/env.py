@@ -229,7 +229,7 @@ class ImaginationEnv(VecEnv):
             foot_contact=contacts[:, n_thigh:],
             command=self.commands,
         )
-        excess = u if self.uncertainty_offset == 0 else (u - self.uncertainty_offset).clamp_min(0.0)
+        excess = (u - self.uncertainty_offset).clamp_min(0.0)  # u >= 0: with u0 = 0 this is u, bit for bit
         penalised = total - self.penalty * excess * self.dt
         # time-outs are not failures: an episode that reaches its length is bootstrapped, not punished
         time_outs = self.episode_length_buf + 1 >= self.max_episode_length

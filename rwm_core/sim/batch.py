@@ -28,7 +28,6 @@ from rwm_core.sim import robot
 from rwm_core.sim.robot import QuadrupedSim
 from rwm_core.tasks import anymal_d_flat as task
 
-_NO_SENSORS = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 _STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # time, qpos, qvel (no activations or plugins in this model)
 _S = {name: task.LAYOUT.block(name) for name, _, _ in task.LAYOUT.blocks}
 # contact sensors, one per tracked geom: (geom name, class) with class 0 trunk/hip, 1 foot, 2 thigh/upper shank
@@ -115,6 +114,11 @@ class BatchedQuadruped:
         self._pool = mj_rollout.Rollout(nthread=self.threads)
         self._datas = [mujoco.MjData(m) for _ in range(self.threads)]
         self._models = [m] * n
+        # the advancing substeps step a copy without sensors: they do not act on the dynamics (states bit-identical)
+        # and only the contact pass reads them
+        quiet = batch_model(xml_path)
+        quiet.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
+        self._quiet_models = [quiet] * n
         self._out = np.empty((n, 1, self.nstate))
         self._sens = np.empty((n, 1, m.nsensordata))
         classes = np.array([c for _, c in _TRACKED])
@@ -132,12 +136,13 @@ class BatchedQuadruped:
         self.foot_contact = np.zeros((n, 4))
         self.thigh_contact = np.zeros((n, 4))
         self.trunk_contact = np.zeros(n, dtype=bool)
-        self._reset_contacts: tuple[np.bool_, np.ndarray, np.ndarray] | None = None
-        self.reset(np.arange(n))
-        # the contacts of the reset state, measured once: the pose is the same for every robot up to a yaw about
-        # the vertical, which a flat floor does not see (feet ~60 N, nothing else touching), so later resets copy
-        # them instead of paying a rollout call each (tests/sim/test_batch.py checks them against a measurement)
+        # the contacts of the reset pose, measured once on robot 0: every reset is that pose up to a yaw about the
+        # vertical, which a flat floor does not see (feet ~60 N, nothing else touching), so resets copy them
+        # instead of paying a rollout call each (tests/sim/test_batch.py checks them against a measurement)
+        first = np.zeros(1, dtype=np.int64)
+        self._sense(first, self._pd(first))
         self._reset_contacts = (self.trunk_contact[0], self.foot_contact[0].copy(), self.thigh_contact[0].copy())
+        self.reset(np.arange(n))
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -165,32 +170,23 @@ class BatchedQuadruped:
         force = self._ref_kp * self.target[ids] + (-self._ref_kp * q + -self._ref_kd * qd)
         return np.minimum(np.maximum(force, self.lo[ids]), self.hi[ids])
 
-    def _run(self, ids: np.ndarray | None, torque: np.ndarray, advance: bool) -> None:
-        """One physics substep for the robots ``ids`` (all when None).
+    def _advance(self, torque: np.ndarray) -> None:
+        """One physics substep for every robot, on the sensorless model copy."""
+        ctrl = np.ascontiguousarray(torque[:, None, :])
+        self._pool.rollout(
+            self._quiet_models, self._datas, self.state, ctrl, nstep=1, skip_checks=True, state=self._out
+        )
+        self.state[:] = self._out[:, 0]
 
-        ``advance``: keep the new state, with the sensors off (they do not act on the dynamics, and the states are
-        bit-identical either way); else a forward pass that only reads the contact sensors at the pre-step state.
-        """
+    def _sense(self, ids: np.ndarray | None, torque: np.ndarray) -> None:
+        """Contacts of robots ``ids`` (all when None) at their current state: one forward pass, state kept."""
         if ids is None:
             state, out, sens, models = self.state, self._out, self._sens, self._models
         else:
             k = len(ids)
-            state = self.state[ids]
-            out, sens, models = np.empty((k, 1, self.nstate)), np.empty((k, 1, self.model.nsensordata)), None
-            models = self._models[:k]
+            state, models = self.state[ids], self._models[:k]
+            out, sens = np.empty((k, 1, self.nstate)), np.empty((k, 1, self.model.nsensordata))
         ctrl = np.ascontiguousarray(torque[:, None, :])
-        opt = self.model.opt
-        if advance:
-            opt.disableflags |= _NO_SENSORS
-            try:
-                self._pool.rollout(models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out)
-            finally:
-                opt.disableflags &= ~_NO_SENSORS
-            if ids is None:
-                self.state[:] = out[:, 0]
-            else:
-                self.state[ids] = out[:, 0]
-            return
         self._pool.rollout(models, self._datas, state, ctrl, nstep=1, skip_checks=True, state=out, sensordata=sens)
         normal = sens[:, 0, self._normal_cols]
         hit = normal > robot.CONTACT_FORCE_THRESHOLD
@@ -208,10 +204,10 @@ class BatchedQuadruped:
         self.lo, self.hi = robot.torque_limits(self.state[:, self._qd])
         for _ in range(task.DECIMATION):
             torque = self._pd(slice(None))
-            self._run(None, torque, advance=True)
+            self._advance(torque)
         self.last_torque = torque
         self.last_action = a.copy()
-        self._run(None, self._pd(slice(None)), advance=False)  # the forward pass at s_t: contacts
+        self._sense(None, self._pd(slice(None)))  # the forward pass at s_t: contacts
 
     def reset(self, ids: np.ndarray, yaw: np.ndarray | None = None) -> None:
         """Put robots ``ids`` in the default pose with the given yaw (rad), feet on the floor, at rest."""
@@ -229,11 +225,8 @@ class BatchedQuadruped:
         self.hi[ids] = robot.EFFORT_LIMIT
         torque = self._pd(ids)
         self.last_torque[ids] = torque
-        if self._reset_contacts is None:
-            self._run(ids, torque, advance=False)
-        else:
-            trunk, foot, thigh = self._reset_contacts
-            self.trunk_contact[ids], self.foot_contact[ids], self.thigh_contact[ids] = trunk, foot, thigh
+        trunk, foot, thigh = self._reset_contacts
+        self.trunk_contact[ids], self.foot_contact[ids], self.thigh_contact[ids] = trunk, foot, thigh
 
     # ------------------------------------------------------------------ read-outs (physical units, float64)
     def rotation(self) -> np.ndarray:

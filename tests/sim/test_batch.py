@@ -56,7 +56,7 @@ def test_reset_contacts_copied_from_the_first_reset_equal_a_measurement_at_any_y
         ids = np.arange(0, 64, 3)
         b.reset(ids, np.random.default_rng(1).uniform(-np.pi, np.pi, ids.size))
         copied = (b.trunk_contact[ids].copy(), b.foot_contact[ids].copy(), b.thigh_contact[ids].copy())
-        b._run(ids, b._pd(ids), advance=False)  # measure: one forward pass at the reset states
+        b._sense(ids, b._pd(ids))  # measure: one forward pass at the reset states
         measured = (b.trunk_contact[ids], b.foot_contact[ids], b.thigh_contact[ids])
         for c, m in zip(copied, measured, strict=True):
             assert np.array_equal(c, m)
