@@ -227,6 +227,15 @@ class PolicyConfig(PPOHyperparams):
         "u0 >= 0: the penalty is λ·max(u - u0, 0)·dt (0: MOPO's λ·u·dt)",
         minimum=0,
     )
+    # A model rolled where its data never went predicts states no robot reaches (|g| > 1, torques past the 80 Nm
+    # limit): under an exploring policy about 8% of imagined robots per step have some state outside the data's range
+    # (docs/experiments.md). MOReL's "unknown state": the episode ends there, charged as a fall.
+    out_of_data_termination: bool = opt(
+        False,
+        "also end an imagined episode (as a fall) when a predicted state dimension leaves the dataset's range, "
+        "widened on each side by out_of_data_margin of its width",
+    )
+    out_of_data_margin: float = opt(0.0, "widening of the data range for out_of_data_termination", minimum=0)
     precision: str = opt(
         "float32",
         "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision; hidden states, states, "

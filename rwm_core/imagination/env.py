@@ -65,6 +65,7 @@ class ImaginationEnv(VecEnv):
         self.height_termination = bool(getattr(cfg, "height_termination", False))
         self.kinematic_thigh_contacts = bool(getattr(cfg, "kinematic_thigh_contacts", False))
         self.uncertainty_offset = float(getattr(cfg, "uncertainty_offset", 0.0))
+        self.out_of_data_termination = bool(getattr(cfg, "out_of_data_termination", False))
         self.task = dataset.task
         t = self.task
         lay = dataset.layout
@@ -86,6 +87,11 @@ class ImaginationEnv(VecEnv):
         if len(starts) == 0:
             raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
         self.init_starts = torch.from_numpy(starts).to(self.device)
+        # the data's range per state dimension, widened by the margin: outside it the model extrapolates
+        states = self.rows[:, lay.state]
+        lo, hi = states.min(0).values, states.max(0).values
+        widen = float(getattr(cfg, "out_of_data_margin", 0.0)) * (hi - lo)
+        self.state_lo, self.state_hi = (lo - widen).float(), (hi + widen).float()
 
         if self.history < 2:
             raise ValueError(f"imagination needs a history of at least 2 rows, got {self.history}")
@@ -207,6 +213,10 @@ class ImaginationEnv(VecEnv):
         n_thigh = lay.block("thigh_contact").stop - lay.block("thigh_contact").start
         if self.tilt_termination:
             terminated = terminated | self.task.mdp.tilted(self._block(nxt, "projected_gravity"))
+        left_data = torch.zeros_like(terminated)
+        if self.out_of_data_termination:
+            left_data = ((nxt < self.state_lo) | (nxt > self.state_hi)).any(-1)
+            terminated = terminated | left_data
         if self.height_termination or self.kinematic_thigh_contacts:
             height, thigh_gap = self.task.ground_clearance(
                 self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity")
@@ -273,6 +283,7 @@ class ImaginationEnv(VecEnv):
             log["/episode/reward_unpenalised"] = self.episode_unpenalised[done_ids].mean()
             log["/episode/uncertainty_mean"] = (self.episode_uncertainty[done_ids] / lengths).mean()
             log["/episode/terminated"] = terminated[done_ids].float().mean()
+            log["/episode/left_data"] = left_data[done_ids].float().mean()
             for name, value in self.episode_sums.items():
                 log[f"/episode_reward/{name}"] = value[done_ids].mean()
             self.reset_envs(done_ids)

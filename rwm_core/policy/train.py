@@ -162,6 +162,7 @@ def train_policy(
         "/episode/reward_unpenalised",
         "/episode/uncertainty_mean",
         "/episode/terminated",
+        "/episode/left_data",  # ended by out_of_data_termination (0 when it is off)
         *(f"/episode_reward/{name}" for name in TERM_NAMES),
         "/episode_reward/termination",  # the training-only fall cost (0 unless policy.termination_penalty > 0)
     ]

@@ -173,6 +173,42 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
                 hd.state_mean_layers[2].bias.copy_(b)
 
 
+@pytest.mark.parametrize("margin", [None, 0.0, 1e6])
+def test_a_state_outside_the_data_range_ends_the_episode(world, margin) -> None:
+    """With ``out_of_data_termination`` a predicted state past the dataset's range (here |g_z| far above 1) ends the
+    episode as a fall, charged the fall cost, unless the margin widens the range past it."""
+    model, ds = world
+    g_z = ds.layout.block("projected_gravity").start + 2
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.termination_layers[2].bias.fill_(-50.0)
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    with torch.no_grad():
+        for hd in model.state_heads:  # every member predicts gravity z far beyond the data (normalised +20)
+            hd.state_mean_layers[2].bias[g_z] += 20.0
+    try:
+        cfg = PolicyConfig(
+            num_envs=8,
+            observation_noise=False,
+            tilt_termination=False,
+            termination_penalty=2.0,
+            out_of_data_termination=margin is not None,
+            out_of_data_margin=margin or 0.0,
+        )
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
+        _, reward, dones, extras = env.step(torch.zeros(8, 12))
+        ends = margin == 0.0
+        assert bool(dones.all()) is ends and bool(dones.any()) is ends
+        cost = extras["step"]["reward_unpenalised"] - reward
+        torch.testing.assert_close(cost, torch.full((8,), 2.0 if ends else 0.0))
+        if ends:
+            assert float(extras["log"]["/episode/left_data"]) == 1.0
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)
+
+
 @pytest.mark.parametrize("length", [256, 1])
 def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> None:
     """The fall cost lowers only the reward PPO optimises, is logged as its own term, and spares time-outs."""
