@@ -232,8 +232,12 @@ class PolicyConfig(PPOHyperparams):
     # (docs/experiments.md). MOReL's "unknown state": the episode ends there, charged as a fall.
     out_of_data_termination: bool = opt(
         False,
-        "also end an imagined episode (as a fall) when a predicted state dimension leaves the dataset's range, "
-        "widened on each side by out_of_data_margin of its width",
+        "also end an imagined episode (as a fall) when a predicted state dimension leaves the dataset's range "
+        "(between its out_of_data_quantile and 1 - out_of_data_quantile quantiles), widened on each side by "
+        "out_of_data_margin of its width",
+    )
+    out_of_data_quantile: float = opt(
+        0.0, "quantile of each state dimension's data that bounds the range (0: min and max)", minimum=0, maximum=0.5
     )
     out_of_data_margin: float = opt(0.0, "widening of the data range for out_of_data_termination", minimum=0)
     precision: str = opt(

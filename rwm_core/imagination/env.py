@@ -88,8 +88,14 @@ class ImaginationEnv(VecEnv):
             raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
         self.init_starts = torch.from_numpy(starts).to(self.device)
         # the data's range per state dimension, widened by the margin: outside it the model extrapolates
-        states = self.rows[:, lay.state]
-        lo, hi = states.min(0).values, states.max(0).values
+        states = self.rows[:, lay.state].float()
+        q = float(getattr(cfg, "out_of_data_quantile", 0.0))
+        if q > 0:  # rows thinned to at most 4M values: torch.quantile takes at most 2^24
+            step = max(1, -(-states.shape[0] * states.shape[1] // (1 << 22)))
+            sub = states[::step]
+            lo, hi = torch.quantile(sub, q, dim=0), torch.quantile(sub, 1 - q, dim=0)
+        else:
+            lo, hi = states.min(0).values, states.max(0).values
         widen = float(getattr(cfg, "out_of_data_margin", 0.0)) * (hi - lo)
         self.state_lo, self.state_hi = (lo - widen).float(), (hi + widen).float()
 

@@ -173,8 +173,8 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
                 hd.state_mean_layers[2].bias.copy_(b)
 
 
-@pytest.mark.parametrize("margin", [None, 0.0, 1e6])
-def test_a_state_outside_the_data_range_ends_the_episode(world, margin) -> None:
+@pytest.mark.parametrize(("margin", "quantile"), [(None, 0.0), (0.0, 0.0), (0.0, 0.01), (1e6, 0.0)])
+def test_a_state_outside_the_data_range_ends_the_episode(world, margin, quantile) -> None:
     """With ``out_of_data_termination`` a predicted state past the dataset's range (here |g_z| far above 1) ends the
     episode as a fall, charged the fall cost, unless the margin widens the range past it."""
     model, ds = world
@@ -194,6 +194,7 @@ def test_a_state_outside_the_data_range_ends_the_episode(world, margin) -> None:
             termination_penalty=2.0,
             out_of_data_termination=margin is not None,
             out_of_data_margin=margin or 0.0,
+            out_of_data_quantile=quantile,
         )
         env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
         _, reward, dones, extras = env.step(torch.zeros(8, 12))
@@ -298,3 +299,15 @@ def test_the_imagination_env_declares_rsl_rls_vecenv_interface():
     from rwm_core.imagination.env import ImaginationEnv
 
     assert issubclass(ImaginationEnv, VecEnv)
+
+
+def test_the_out_of_data_range_is_the_datas_quantiles_widened_by_the_margin(world) -> None:
+    """The bounds are each state dimension's data quantiles (min and max at 0), widened by margin × their width."""
+    model, ds = world
+    states = torch.from_numpy(np.asarray(ds.data)[:, ds.layout.state]).float()
+    for q, margin in [(0.0, 0.0), (0.1, 0.0), (0.1, 0.5)]:
+        cfg = PolicyConfig(num_envs=2, out_of_data_termination=True, out_of_data_quantile=q, out_of_data_margin=margin)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256)
+        lo, hi = torch.quantile(states, q, dim=0), torch.quantile(states, 1 - q, dim=0)
+        torch.testing.assert_close(env.state_lo, lo - margin * (hi - lo))
+        torch.testing.assert_close(env.state_hi, hi + margin * (hi - lo))
