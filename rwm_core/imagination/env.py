@@ -88,16 +88,11 @@ class ImaginationEnv(VecEnv):
             raise ValueError(f"the dataset has no history window of {self.history} rows without a termination")
         self.init_starts = torch.from_numpy(starts).to(self.device)
         # the data's range per state dimension, widened by the margin: outside it the model extrapolates
-        states = self.rows[:, lay.state].float()
-        q = float(getattr(cfg, "out_of_data_quantile", 0.0))
-        if q > 0:  # rows thinned to at most 4M values: torch.quantile takes at most 2^24
-            step = max(1, -(-states.shape[0] * states.shape[1] // (1 << 22)))
-            sub = states[::step]
-            lo, hi = torch.quantile(sub, q, dim=0), torch.quantile(sub, 1 - q, dim=0)
-        else:
-            lo, hi = states.min(0).values, states.max(0).values
-        widen = float(getattr(cfg, "out_of_data_margin", 0.0)) * (hi - lo)
-        self.state_lo, self.state_hi = (lo - widen).float(), (hi + widen).float()
+        self.state_lo = self.state_hi = None
+        if self.out_of_data_termination:
+            self.state_lo, self.state_hi = _data_range(
+                self.rows[:, lay.state].float(), cfg.out_of_data_quantile, cfg.out_of_data_margin
+            )
 
         if self.history < 2:
             raise ValueError(f"imagination needs a history of at least 2 rows, got {self.history}")
@@ -299,3 +294,15 @@ class ImaginationEnv(VecEnv):
             "step": {"reward_penalised": penalised, "reward_unpenalised": total, "uncertainty": u},
         }
         return self.get_observations(), penalised, dones, extras
+
+
+def _data_range(states: torch.Tensor, quantile: float, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension (lo, hi) of the rows: their quantiles (min/max at 0), widened by ``margin`` x the width."""
+    if quantile > 0:  # rows thinned to at most 4M values: torch.quantile takes at most 2^24
+        step = max(1, -(-states.shape[0] * states.shape[1] // (1 << 22)))
+        sub = states[::step]
+        lo, hi = torch.quantile(sub, quantile, dim=0), torch.quantile(sub, 1 - quantile, dim=0)
+    else:
+        lo, hi = states.min(0).values, states.max(0).values
+    widen = margin * (hi - lo)
+    return lo - widen, hi + widen
