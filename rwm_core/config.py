@@ -29,7 +29,7 @@ T = TypeVar("T")
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_DESCRIPTION = "rwm-pipeline configuration (config.yaml). One section per stage; unknown keys are errors."
 WRITE_SCHEMA_COMMAND = "python -m rwm_core.config --write-schema"
-PRECISIONS = ["float32", "bfloat16"]
+PRECISIONS = ["float32", "bfloat16", "auto"]  # as rwm_core.runtime.PRECISIONS (which imports torch)
 
 
 class ConfigError(RwmError, ValueError):
@@ -104,7 +104,7 @@ class DynamicsConfig:
     weight_decay: float = opt(0.0, "Adam weight decay", minimum=0)
     batch_size: int = opt(256, "windows per mini-batch", minimum=1)
     batches_per_iteration: int = opt(4, "mini-batches (gradient steps) per iteration", minimum=1)
-    iterations: int = opt(160, "training iterations", minimum=1)
+    iterations: int = opt(480, "training iterations", minimum=1)
     val_fraction: float = opt(
         0.1,
         "share of the rows held out for validation, as contiguous blocks of the series",
@@ -134,8 +134,9 @@ class DynamicsConfig:
         256, "gradient accumulation chunk (same gradient, bounded memory); 0 = whole mini-batch", minimum=0
     )
     precision: str = opt(
-        "float32",
-        "float32, or bfloat16: bf16 matrix products, float32 weights, gates and optimiser (mixed precision)",
+        "auto",
+        "float32; bfloat16: bf16 matrix products, float32 weights, gates and optimiser (mixed precision); auto: "
+        "bfloat16 where bf16 is native (AVX512-BF16/AMX CPUs, recent GPUs), else float32",
         enum=PRECISIONS,
     )
 
@@ -243,7 +244,7 @@ class PolicyConfig(PPOHyperparams):
     precision: str = opt(
         "float32",
         "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision; hidden states, states, "
-        "rewards and weights stay float32)",
+        "rewards and weights stay float32); auto: bfloat16 where bf16 is native, else float32",
         enum=PRECISIONS,
     )
     eval_episodes: int = opt(16, "closed-loop evaluation episodes in the MuJoCo simulator", minimum=1)
@@ -299,7 +300,8 @@ class OnlineConfig(PPOHyperparams):
     termination_penalty: float = opt(2.0, "one-off training cost of a predicted fall in imagination", minimum=0)
     precision: str = opt(
         "float32",
-        "bfloat16: bf16 world-model steps in imagination (mixed precision); the PPO update stays float32",
+        "bfloat16: bf16 world-model steps in imagination (mixed precision), the PPO update stays float32; auto: "
+        "bfloat16 where bf16 is native, else float32",
         enum=PRECISIONS,
     )
     threads: int = opt(2, "MuJoCo rollout threads of the real envs", minimum=1)

@@ -53,7 +53,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 
 def bf16_is_native(device: torch.device) -> bool:
@@ -66,11 +66,19 @@ def bf16_is_native(device: torch.device) -> bool:
         return False
 
 
-def matmul_dtype(device: torch.device, precision: str = "float32") -> torch.dtype | None:
-    """The dtype hand-written mixed-precision paths cast their GEMM inputs to (None = float32 throughout)."""
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """``auto`` becomes bfloat16 where bf16 products are native and float32 elsewhere, so one config is fast on
+    both kinds of machine without ever taking the emulated (slower) bf16 path."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "float32":
+    if precision == "auto":
+        return "bfloat16" if bf16_is_native(device) else "float32"
+    return precision
+
+
+def matmul_dtype(device: torch.device, precision: str = "float32") -> torch.dtype | None:
+    """The dtype hand-written mixed-precision paths cast their GEMM inputs to (None = float32 throughout)."""
+    if resolve_precision(device, precision) == "float32":
         return None
     _warn_if_emulated(device)
     return torch.bfloat16
