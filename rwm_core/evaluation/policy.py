@@ -163,7 +163,13 @@ SUMMARY_KEYS = (  # what sim_eval.json keeps of an evaluation, in this order
     "returns",
     "lengths",
 )
-CHECKPOINT_KEYS = ("return_mean", "fall_rate", "episode_length_mean")  # what is kept per scored checkpoint
+CHECKPOINT_KEYS = (  # what is kept per scored checkpoint: the learning curve in true return and tracking
+    "return_mean",
+    "fall_rate",
+    "episode_length_mean",
+    "lin_vel_error",
+    "yaw_rate_error",
+)
 
 
 def _summary(raw: dict[str, Any]) -> dict[str, Any]:

@@ -101,6 +101,9 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
             assert [c["iteration"] for c in ckpts] == [1, 3]
             # the final checkpoint's actor, rebuilt from its weights, scores exactly as the exported TorchScript
             assert ckpts[-1]["return_mean"] == pytest.approx(rep["return_mean"], rel=1e-9, abs=1e-12)
+            # ... and tracks as it (the learning curve in tracking error too)
+            for key in ("lin_vel_error", "yaw_rate_error"):
+                assert ckpts[-1][key] == pytest.approx(rep[key], rel=1e-9, abs=1e-12)
             assert all(0.0 <= c["fall_rate"] <= 1.0 and c["episode_length_mean"] > 0 for c in ckpts)
         dirs.append(d)
     full = sweep_table(dirs, tail=2)
