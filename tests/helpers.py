@@ -122,6 +122,7 @@ def small_cfg(**kw: object) -> DynamicsConfig:
         val_fraction=0.2,
         val_batches=1,
         learning_rate=3e-3,
+        precision="float32",  # the default is auto (bf16 where native): keep the tests' arithmetic machine-free
     )
     base.update(kw)
     return DynamicsConfig(**base)  # type: ignore[arg-type]

@@ -161,7 +161,10 @@ def test_micro_batches_give_the_whole_batch_gradient() -> None:
         torch.manual_seed(10)
         m = SystemDynamicsEnsemble(SMALL).double()
         opt = torch.optim.SGD(m.parameters(), lr=0.0)
-        cfg = DynamicsConfig(ensemble_size=3, hidden_size=32, head_hidden=16, micro_batch_size=micro)
+        # float32 pinned: the default precision is auto, bf16 on machines with native bf16
+        cfg = DynamicsConfig(
+            ensemble_size=3, hidden_size=32, head_hidden=16, micro_batch_size=micro, precision="float32"
+        )
         out, _ = training_step(m, opt, batch, 6, cfg, torch.Generator().manual_seed(11))
         losses.append(out)
         grads.append([p.grad.clone() for p in m.parameters()])
