@@ -188,7 +188,7 @@ class PolicyConfig(PPOHyperparams):
     """MOPO-PPO in imagination (RWM-U) and closed-loop evaluation in the simulator."""
 
     num_envs: int = opt(1024, "imagined robots stepped in parallel", minimum=1)
-    iterations: int = opt(150, "PPO iterations", minimum=1)
+    iterations: int = opt(100, "PPO iterations", minimum=1)
     steps_per_env: int = opt(24, "PPO rollout length per iteration", minimum=1)
     # Imagined robots acting with std 1 leave the data at once (uncertainty 2.7x its in-data level), the penalty
     # and the fall cost then make ending the episode as good as living on; with the PPO learner's own later std
