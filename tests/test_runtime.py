@@ -25,3 +25,9 @@ def test_auto_precision_is_bf16_exactly_where_bf16_is_native(monkeypatch, native
 def test_an_unknown_precision_is_an_error_naming_the_choices() -> None:
     with pytest.raises(ValueError, match="auto"):
         runtime.resolve_precision(torch.device("cpu"), "fp16")
+
+
+def test_the_config_schema_offers_exactly_the_precisions_runtime_knows() -> None:
+    from rwm_core import config
+
+    assert list(runtime.PRECISIONS) == config.PRECISIONS
