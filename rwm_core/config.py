@@ -30,6 +30,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "co
 SCHEMA_DESCRIPTION = "rwm-pipeline configuration (config.yaml). One section per stage; unknown keys are errors."
 WRITE_SCHEMA_COMMAND = "python -m rwm_core.config --write-schema"
 PRECISIONS = ["float32", "bfloat16", "auto"]  # as rwm_core.runtime.PRECISIONS (which imports torch)
+MEMBER_SAMPLING = ("episode", "step")  # ImaginationEnv: one member per episode or per step
 
 
 class ConfigError(RwmError, ValueError):
@@ -247,6 +248,14 @@ class PolicyConfig(PPOHyperparams):
         0.0, "quantile of each state dimension's data that bounds the range (0: min and max)", minimum=0, maximum=0.5
     )
     out_of_data_margin: float = opt(0.0, "widening of the data range for out_of_data_termination", minimum=0)
+    # Upstream keeps one member per imagined episode, so a policy can learn one member's errors over a whole
+    # episode; MBPO draws a member for every step, so only what all members agree on pays off consistently.
+    member_sampling: str = opt(
+        "episode",
+        "which ensemble member predicts an imagined step: episode (one random member per episode, as upstream) | "
+        "step (a new random member every step, as MBPO)",
+        enum=list(MEMBER_SAMPLING),
+    )
     precision: str = opt(
         "float32",
         "bfloat16: bf16 world-model steps in imagination and PPO update (mixed precision; hidden states, states, "

@@ -2,9 +2,10 @@
 
 Every reset takes an H-row history window from the dataset, feeds its first H-1 (state, next action) pairs through
 the GRU bases (the training time alignment) and continues from the window's last state; each env is assigned one
-random ensemble member. A step appends the policy's action, predicts the next state with the assigned member, reads
-contacts and termination from the auxiliary heads and scores the step with :mod:`rwm_core.tasks.anymal_d_flat.rewards`,
-the same reward code the simulator evaluation uses. The penalised reward is ``r - λ·u·dt`` with ``u`` the epistemic
+random ensemble member (with ``member_sampling: step``, a new one every step). A step appends the policy's action,
+predicts the next state with the assigned member, reads contacts and termination from the auxiliary heads and
+scores the step with :mod:`rwm_core.tasks.anymal_d_flat.rewards`, the same reward code the simulator evaluation
+uses. The penalised reward is ``r - λ·u·dt`` with ``u`` the epistemic
 uncertainty (std over members of the predicted means, summed over state dimensions).
 
 The offline pipeline has one dataset, so upstream's split of resets between an "init" and a "training" dataset
@@ -31,8 +32,9 @@ from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 
 class ImaginationSettings(Protocol):
     """The config keys the env reads; the ``policy`` and ``online`` sections (:mod:`rwm_core.config`) have them,
-    and their help text says what each does. ``height_termination``, ``kinematic_thigh_contacts`` and
-    ``uncertainty_offset`` are read when the section has them (``policy``) and are off otherwise (``online``)."""
+    and their help text says what each does. The keys only ``policy`` has (``height_termination``,
+    ``kinematic_thigh_contacts``, ``uncertainty_offset``, ``out_of_data_*``, ``member_sampling``) are read when the
+    section has them and are off otherwise (``online``)."""
 
     num_envs: int
     observation_noise: bool
@@ -66,6 +68,7 @@ class ImaginationEnv(VecEnv):
         self.kinematic_thigh_contacts = bool(getattr(cfg, "kinematic_thigh_contacts", False))
         self.uncertainty_offset = float(getattr(cfg, "uncertainty_offset", 0.0))
         self.out_of_data_termination = bool(getattr(cfg, "out_of_data_termination", False))
+        self.member_per_step = getattr(cfg, "member_sampling", "episode") == "step"
         self.task = dataset.task
         t = self.task
         lay = dataset.layout
@@ -206,6 +209,9 @@ class ImaginationEnv(VecEnv):
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:
         lay = self.layout
         actions = actions.to(self.device)
+        if self.member_per_step:  # in place: the rollout reads these ids
+            draw = torch.randint(0, self.ensemble_size, (self.num_envs,), generator=self.gen)
+            self.member_ids.copy_(draw.to(self.device))
         pred = self.rollout.step(self.state_n, self.normalizer.normalize_action(actions), lean=True)
         next_n = pred.state
         nxt = self.normalizer.denormalize_state(next_n)

@@ -136,6 +136,37 @@ def test_commands_members_and_determinism(world) -> None:
     torch.testing.assert_close(ra, rb)
 
 
+def test_member_sampling_per_step_predicts_each_step_with_a_new_member(world) -> None:
+    """member_sampling: step draws the members anew before every step; the prediction is that member's mean."""
+    model, ds = world
+    make_env(world)  # fixes the termination heads as every other env here
+    cfg = PolicyConfig(num_envs=64, observation_noise=False, tilt_termination=False, member_sampling="step")
+    env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=4)
+    twin = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=4)
+    seen = []
+    with torch.inference_mode():
+        for _ in range(3):
+            before = env.state_n.clone()
+            h = env.rollout.h.clone()
+            _, rew, _, _ = env.step(torch.full((64, 12), 0.1))
+            _, rew_twin, _, _ = twin.step(torch.full((64, 12), 0.1))
+            torch.testing.assert_close(rew, rew_twin)  # seeded: the same draws
+            ids = env.member_ids.clone()
+            seen.append(ids)
+            # the slow reference: all members from the same hidden state, then each row's drawn member
+            ref = EnsembleRollout(model, None)
+            ref.h = h
+            res = ref.step(before, ds.normalizer.normalize_action(torch.full((64, 12), 0.1)), lean=True)
+            expected = res.member_means[ids, torch.arange(64)]
+            torch.testing.assert_close(env.state_n, expected, rtol=1e-4, atol=1e-5)
+    assert all(not torch.equal(seen[0], other) for other in seen[1:])
+    episode = make_env(world, n=64, seed=4)
+    fixed = episode.member_ids.clone()
+    with torch.inference_mode():
+        episode.step(torch.full((64, 12), 0.1))
+    assert torch.equal(episode.member_ids, fixed)  # the default keeps one member per episode
+
+
 def test_push_changes_planar_velocity_only(world) -> None:
     pushed, plain = make_env(world, n=16, seed=5), make_env(world, n=16, seed=5)
     pushed.push_timer[:] = 1
