@@ -178,6 +178,16 @@ def cmd_collect_ppo(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
 def cmd_evaluate_policy(args: argparse.Namespace) -> int:
     from rwm_core import stages
     from rwm_core.config import PolicyConfig, parse_params
@@ -186,7 +196,7 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> int:
     return _show(
         stages.evaluate_policy(
             args.policy, args.out, cfg, seed=args.seed, backend=args.backend, model=args.model,
-            checkpoints=args.checkpoints, progress=not args.quiet, run=args.run,
+            checkpoints=args.checkpoints, workers=args.workers, progress=not args.quiet, run=args.run,
         )
     )  # fmt: skip
 
@@ -393,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also score every training checkpoint (true return over training, 'checkpoints' in the JSON): a true "
         "return that falls while the imagined reward rises means the policy exploits the world model",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes that score the policy, standing and the checkpoints side by side (one core each); the "
+        "numbers do not depend on it",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

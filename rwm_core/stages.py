@@ -417,6 +417,7 @@ def evaluate_policy(
     backend: str = "torchscript",
     model: PathLike | None = None,
     checkpoints: bool = False,
+    workers: int = 1,
     progress: bool = True,
     run: Invocation | None = None,
 ) -> StageResult:
@@ -426,8 +427,9 @@ def evaluate_policy(
 
     run = run or Invocation()
     r = evaluate_policy_dir(
-        policy, out, cfg, seed=seed, backend=backend, progress=progress, model=model, checkpoints=checkpoints
-    )
+        policy, out, cfg, seed=seed, backend=backend, progress=progress, model=model, checkpoints=checkpoints,
+        workers=workers,
+    )  # fmt: skip
     trained_by = Path(policy) / "manifest.json"
     trainer = json.loads(trained_by.read_text()).get("stage") if trained_by.exists() else None
     manifest = record(

@@ -51,6 +51,14 @@ def test_no_command_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_evaluate_policy_workers_must_be_a_positive_number(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate-policy", "--policy", "p", "--out", "o.json", "--workers", workers])
+    assert e.value.code == 2
+    assert f"--workers: expected a whole number >= 1, got '{workers}'" in capsys.readouterr().err
+
+
 def test_plot_offers_every_registered_figure() -> None:
     """The parser lists the figures itself (so `rwm --help` needs no matplotlib); they must be the registry's."""
     from rwm_core.plots.dispatch import FIGURES

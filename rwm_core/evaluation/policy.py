@@ -182,34 +182,105 @@ def evaluate_checkpoints(
     seed: int = 0,
     progress: bool = True,
     actors: list[tuple[int, Path, torch.nn.Module]] | None = None,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """True return, fall rate and episode length of every checkpoint of the final run, by iteration.
 
     Same seed, episodes and noise as the final evaluation, so the last checkpoint scores as the exported actor does.
-    ``actors`` is what :func:`checkpoint_actors` returned (built here when not given).
+    ``actors`` is what :func:`checkpoint_actors` returned (built here when not given). ``workers`` > 1 scores the
+    checkpoints in that many processes; each episode set is seeded on its own, so the numbers are the same.
     """
     actors = checkpoint_actors(policy_dir, cfg) if actors is None else actors
-    bar = None
-    if progress and actors:
-        from tqdm import tqdm
+    kwargs = _episode_kwargs(cfg, seed)
+    jobs = [("checkpoint", str(f), cfg) for _, f, _ in actors]
+    if workers > 1 and len(jobs) > 1:
+        raws = _score_in_processes(jobs, kwargs, workers, progress, "checkpoints in the simulator")
+    else:
+        raws = []
+        bar = None
+        if progress and actors:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(actors), desc="checkpoints in the simulator", unit="ckpt")
-    out = []
-    for iteration, f, actor in actors:
-        with torch.inference_mode():
-            raw = evaluate_policy(
-                actor,
-                episodes=cfg.eval_episodes,
-                episode_steps=cfg.eval_episode_steps,
-                seed=seed,
-                observation_noise=cfg.observation_noise,
-            )
-        out.append({"iteration": iteration, "path": str(f), **{k: raw[k] for k in CHECKPOINT_KEYS}})
+            bar = tqdm(total=len(actors), desc="checkpoints in the simulator", unit="ckpt")
+        for _, _, actor in actors:
+            with torch.inference_mode():
+                raws.append(evaluate_policy(actor, **kwargs))
+            if bar is not None:
+                bar.update(1)
         if bar is not None:
+            bar.close()
+    return _checkpoint_rows(actors, raws)
+
+
+def _checkpoint_rows(actors: list[tuple[int, Path, torch.nn.Module]], raws: list[dict[str, Any]]) -> list[dict]:
+    return [
+        {"iteration": iteration, "path": str(f), **{k: raw[k] for k in CHECKPOINT_KEYS}}
+        for (iteration, f, _), raw in zip(actors, raws, strict=True)
+    ]
+
+
+def _episode_kwargs(cfg: PolicyConfig, seed: int, record_rows: bool = False) -> dict[str, Any]:
+    return dict(
+        episodes=cfg.eval_episodes,
+        episode_steps=cfg.eval_episode_steps,
+        seed=seed,
+        observation_noise=cfg.observation_noise,
+        record_rows=record_rows,
+    )
+
+
+def _standing(obs: np.ndarray) -> np.ndarray:
+    return np.zeros(12, dtype=np.float32)
+
+
+def _score_job(job: tuple[str, str | None, PolicyConfig | None], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One evaluation in a worker process. The policy is rebuilt there from its file (TorchScript modules do not
+    pickle); inference runs on one thread, as the rules run it in-process, which gives bit-identical numbers."""
+    from rwm_core.policy.export import actor_from_checkpoint
+
+    torch.set_num_threads(1)
+    kind, path, cfg = job
+    if kind == "standing":
+        policy: Policy = _standing
+    elif kind == "torchscript":
+        policy = TorchScriptPolicy(str(path))
+    elif kind == "onnx":
+        policy = OnnxPolicy(str(path))
+    else:  # a checkpoint's curve point needs no trajectories
+        assert cfg is not None and path is not None
+        policy = actor_from_checkpoint(path, cfg)
+        kwargs = {**kwargs, "record_rows": False}
+    with torch.inference_mode():
+        return evaluate_policy(policy, **kwargs)
+
+
+def _score_in_processes(
+    jobs: list[tuple[str, str | None, PolicyConfig | None]],
+    kwargs: dict[str, Any],
+    workers: int,
+    progress: bool,
+    desc: str,
+) -> list[dict[str, Any]]:
+    """Run :func:`_score_job` for every job in ``workers`` spawned processes; results in the order of ``jobs``.
+
+    Why processes: an evaluation steps one simulated robot from Python, so it keeps one core busy and no more.
+    A worker's exception is re-raised here.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    with (
+        ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool,
+        tqdm(total=len(jobs), desc=desc, unit="policy", disable=not progress) as bar,
+    ):
+        futures = {pool.submit(_score_job, job, kwargs): i for i, job in enumerate(jobs)}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
             bar.update(1)
-    if bar is not None:
-        bar.close()
-    return out
+    return [r for r in results if r is not None]
 
 
 def evaluate_policy_dir(
@@ -221,12 +292,14 @@ def evaluate_policy_dir(
     progress: bool = True,
     model: str | Path | None = None,
     checkpoints: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate ``policy_dir``'s exported actor and a standing policy in the simulator; write JSON atomically.
 
     With ``model`` (a world-model checkpoint) the report also says how well that model predicts both policies'
     simulator trajectories (``model_error``): where it is much worse than on the data, the policy has left them.
     With ``checkpoints`` it also scores every training checkpoint (``checkpoints``: the true return over training).
+    ``workers`` > 1 runs the evaluations in that many processes, with the same numbers (each is seeded on its own).
     """
     if backend not in ("torchscript", "onnx"):
         raise RwmError(f"backend must be 'torchscript' or 'onnx', got {backend!r}")
@@ -238,13 +311,7 @@ def evaluate_policy_dir(
         raise fail(path, f"the exported actor {path.name}", "nothing (file not found)", "run `rwm train-policy` first")
     policy = TorchScriptPolicy(path) if backend == "torchscript" else OnnxPolicy(path)
     actors = checkpoint_actors(d, cfg) if checkpoints else None  # every input is checked before the simulations
-    kwargs = dict(
-        episodes=cfg.eval_episodes,
-        episode_steps=cfg.eval_episode_steps,
-        seed=seed,
-        observation_noise=cfg.observation_noise,
-        record_rows=model is not None,
-    )
+    kwargs = _episode_kwargs(cfg, seed, record_rows=model is not None)
     loaded = None
     if model is not None:
         from rwm_core.dynamics.checkpoint import check_layout
@@ -254,8 +321,15 @@ def evaluate_policy_dir(
         loaded = load_model(model)
         check_layout(loaded, get_task(loaded.task).LAYOUT, model, "the simulator")
         loaded.model.eval()
-    trained = evaluate_policy(policy, progress=progress, **kwargs)
-    standing = evaluate_policy(lambda obs: np.zeros(12, dtype=np.float32), **kwargs)
+    scored = None
+    if workers > 1:  # the policy, standing and every checkpoint share one pool
+        jobs: list[tuple[str, str | None, PolicyConfig | None]] = [(backend, str(path), None), ("standing", None, None)]
+        jobs += [("checkpoint", str(f), cfg) for _, f, _ in actors or []]
+        trained, standing, *raws = _score_in_processes(jobs, kwargs, workers, progress, "policies in the simulator")
+        scored = _checkpoint_rows(actors, raws) if checkpoints and actors is not None else None
+    else:
+        trained = evaluate_policy(policy, progress=progress, **kwargs)
+        standing = evaluate_policy(_standing, **kwargs)
     report: dict[str, Any] = {
         "policy": str(path),
         "backend": backend,
@@ -278,6 +352,8 @@ def evaluate_policy_dir(
             "standing": trajectory_error(loaded, standing["rows"], history),
         }
     if checkpoints:
-        report["checkpoints"] = evaluate_checkpoints(d, cfg, seed=seed, progress=progress, actors=actors)
+        report["checkpoints"] = (
+            scored if scored is not None else evaluate_checkpoints(d, cfg, seed=seed, progress=progress, actors=actors)
+        )
     atomic_write_json(out_json, report)
     return report

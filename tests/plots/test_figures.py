@@ -87,9 +87,10 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
             torch.save({**other, "fingerprint": "another config"}, d / "checkpoints" / "iter_000002.pt")
         # the second also asks how well the world model predicts both policies' simulator trajectories; the first
         # scores every checkpoint of its run
-        rep = evaluate_policy_dir(
-            d, d / "sim_eval.json", cfg, seed=0, progress=False, model=model if lam else None, checkpoints=not lam
-        )
+        kw = dict(seed=0, progress=False, model=model if lam else None, checkpoints=not lam)
+        rep = evaluate_policy_dir(d, d / "sim_eval.json", cfg, **kw)
+        # scored in worker processes (the rules' --workers): the same report, number for number
+        assert evaluate_policy_dir(d, tmp_path / "parallel.json", cfg, workers=2, **kw) == rep
         if lam:
             me = json.loads((d / "sim_eval.json").read_text())["model_error"]
             for who in ("policy", "standing"):
