@@ -75,7 +75,6 @@ rule evaluate_ppo:
         section=section_json(CFG.policy, keep=("eval_episodes", "eval_episode_steps", "observation_noise")),
         seed=CFG.seeds.evaluation,
         policy_dir=lambda wildcards, input: str(Path(input.actor).parent),
-    threads: 2  # scoring processes: the policy, standing and each checkpoint side by side, same numbers
     resources:
         mem_mb=2000,
         runtime=30,
@@ -83,4 +82,4 @@ rule evaluate_ppo:
         "../envs/rwm.yaml"
     shell:
         "RWM_THREADS=1 rwm evaluate-policy --policy {params.policy_dir} --out {output.report} --seed {params.seed}"
-        " --model {input.model} --checkpoints --workers {threads} --params {params.section:q} --quiet > {log} 2>&1"
+        " --model {input.model} --checkpoints --params {params.section:q} --quiet > {log} 2>&1"
