@@ -64,7 +64,7 @@ def test_prediction_traces_and_figure(tiny, tmp_path: Path) -> None:
 
 
 def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
-    from rwm_core.evaluation.policy import evaluate_policy_dir
+    from rwm_core.evaluation.policy import evaluate_checkpoints, evaluate_policy_dir
     from rwm_core.policy.train import train_policy
 
     model, data = tiny
@@ -100,6 +100,7 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
             assert "model_error" not in rep
             ckpts = json.loads((d / "sim_eval.json").read_text())["checkpoints"]
             assert [c["iteration"] for c in ckpts] == [1, 3]
+            assert evaluate_checkpoints(d, cfg, seed=0, progress=False, workers=2) == ckpts
             # the final checkpoint's actor, rebuilt from its weights, scores exactly as the exported TorchScript
             assert ckpts[-1]["return_mean"] == pytest.approx(rep["return_mean"], rel=1e-9, abs=1e-12)
             # ... and tracks as it (the learning curve in tracking error too)
