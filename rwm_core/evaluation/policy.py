@@ -267,20 +267,20 @@ def _score_in_processes(
     A worker's exception is re-raised here.
     """
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
 
     from tqdm import tqdm
 
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    results = []
     with (
         ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool,
         tqdm(total=len(jobs), desc=desc, unit="policy", disable=not progress) as bar,
     ):
-        futures = {pool.submit(_score_job, job, kwargs): i for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
+        for raw in pool.map(partial(_score_job, kwargs=kwargs), jobs):  # in the order of jobs
+            results.append(raw)
             bar.update(1)
-    return [r for r in results if r is not None]
+    return results
 
 
 def evaluate_policy_dir(

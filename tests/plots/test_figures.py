@@ -89,7 +89,7 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
         # scores every checkpoint of its run
         kw = dict(seed=0, progress=False, model=model if lam else None, checkpoints=not lam)
         rep = evaluate_policy_dir(d, d / "sim_eval.json", cfg, **kw)
-        # scored in worker processes (the rules' --workers): the same report, number for number
+        # scored in worker processes (--workers): the same report, number for number
         assert evaluate_policy_dir(d, tmp_path / "parallel.json", cfg, workers=2, **kw) == rep
         if lam:
             me = json.loads((d / "sim_eval.json").read_text())["model_error"]
