@@ -452,6 +452,9 @@ def _policy_lines(r: dict[str, Any]) -> list[str]:
         f"fall rate {r['fall_rate']:.2f}, lin. vel. error {r['lin_vel_error']:.3f} m/s, "
         f"yaw-rate error {r['yaw_rate_error']:.3f} rad/s over {r['episodes']} episodes"
     ]
+    falls = {k: n for k, n in r.get("fall_causes", {}).items() if n}
+    if falls:
+        lines.append("falls by cause (one fall can have several): " + ", ".join(f"{k} {n}" for k, n in falls.items()))
     if "model_error" in r:
         me = r["model_error"]
 

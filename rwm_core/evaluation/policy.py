@@ -22,6 +22,8 @@ key (scalar / per episode)              meaning
 ``lin_vel_error`` / ``lin_vel_errors``  mean per-step xy linear-velocity tracking error [m/s]
 ``yaw_rate_error`` / ``yaw_rate_errors``  mean per-step yaw-rate tracking error [rad/s]
 ``mean_terms`` / ``term_sums``          per reward term: the mean over episodes / each episode's sum
+``fall_causes``                         episodes whose fall had each cause (``trunk_contact``, ``tilt``,
+                                        ``low_base``; one fall can have several): how a policy falls
 ======================================  ==========================================================================
 """
 
@@ -40,6 +42,7 @@ from rwm_core.errors import RwmError
 from rwm_core.loaders import fail
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, OnnxPolicy, TorchScriptPolicy, checkpoint_actors
 from rwm_core.sim.env import SimEnv
+from rwm_core.tasks.anymal_d_flat import mdp as task_mdp
 from rwm_core.tasks.anymal_d_flat.rewards import TERM_NAMES
 
 Policy = Callable[[np.ndarray], Any]
@@ -88,6 +91,7 @@ def evaluate_policy(
     returns, lengths, falls = [], [], []
     term_sums: dict[str, list[float]] = {k: [] for k in TERM_NAMES if k in env.rewards.weights}
     lin_err, yaw_err = [], []
+    causes = dict.fromkeys(FALL_CAUSES, 0)
     episode_rows: list[np.ndarray] = []
     for _ in tqdm(range(episodes), desc="evaluate", unit="episode", disable=not progress):
         obs = env.reset()
@@ -116,6 +120,8 @@ def evaluate_policy(
             if rows is not None:
                 rows.append(env.sim.row(fell))
             if fell:
+                for k, hit in _fall_causes(env).items():
+                    causes[k] += int(hit)
                 break
         returns.append(ret)
         lengths.append(steps)
@@ -138,6 +144,7 @@ def evaluate_policy(
         "episode_length_mean": float(np.mean(lengths)),
         "falls": falls,
         "fall_rate": float(np.mean(falls)),
+        "fall_causes": causes,
         "term_sums": term_sums,
         "mean_terms": {k: float(np.mean(v)) for k, v in term_sums.items()},
         "lin_vel_errors": lin_err,
@@ -150,12 +157,26 @@ def evaluate_policy(
     return out
 
 
+FALL_CAUSES = ("trunk_contact", "tilt", "low_base")  # the simulator's termination conditions (task mdp.fallen)
+
+
+def _fall_causes(env: SimEnv) -> dict[str, bool]:
+    """Which of the simulator's termination conditions hold now: a crouch and a tip-over call for different fixes."""
+    sim = env.sim
+    return {
+        "trunk_contact": bool(sim.trunk_contact),
+        "tilt": bool(task_mdp.tilted(sim.projected_gravity())),
+        "low_base": bool(task_mdp.too_low(np.float64(sim.base_height))),
+    }
+
+
 EVAL_FILE = "sim_eval.json"
 EVAL_CONFIG_KEYS = ("eval_episodes", "eval_episode_steps", "observation_noise")  # the policy keys evaluation reads
 SUMMARY_KEYS = (  # what sim_eval.json keeps of an evaluation, in this order
     "return_mean",
     "return_std",
     "fall_rate",
+    "fall_causes",
     "episode_length_mean",
     "lin_vel_error",
     "yaw_rate_error",

@@ -94,3 +94,25 @@ def test_recorded_rows_are_the_episodes_in_the_dataset_layout():
         assert rows[-1, lay.termination][0] == float(fell)
         assert np.all(rows[:-1, lay.termination] == 0.0)
     assert any(a["falls"])
+
+
+def test_every_fall_has_a_cause_and_only_falls_do():
+    """``fall_causes`` counts, per simulator termination condition, the episodes whose fall met it; the recorded last
+    row of each fallen episode must show that condition."""
+    rng = np.random.default_rng(1)
+    pol = lambda obs: rng.normal(0.0, 2.0, 12)  # noqa: E731  falls within a few dozen steps
+    out = evaluate_policy(pol, 4, 300, seed=6, record_rows=True)
+    causes = out["fall_causes"]
+    assert set(causes) == {"trunk_contact", "tilt", "low_base"}
+    n_falls = sum(out["falls"])
+    assert n_falls >= 1
+    assert max(causes.values()) <= n_falls <= sum(causes.values())  # each fall has one cause or more
+    lay = task.LAYOUT
+    tilts = sum(
+        bool(task.mdp.tilted(rows[-1, lay.block("projected_gravity")]))
+        for rows, fell in zip(out["rows"], out["falls"], strict=True)
+        if fell
+    )
+    assert causes["tilt"] == tilts
+    stand = evaluate_policy(lambda obs: np.zeros(12), 1, 50, seed=6)
+    assert not any(stand["falls"]) and sum(stand["fall_causes"].values()) == 0
