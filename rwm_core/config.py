@@ -221,6 +221,14 @@ class PolicyConfig(PPOHyperparams):
         "also end an imagined episode when the base, set on its lowest foot by leg kinematics, is below the "
         "simulator's minimum height (0.2 m)",
     )
+    # Within task.TRUNK_CONTACT_GAP of the floor (task.trunk_gap). Every simulator fall of the imagination-trained
+    # policies and of model-free PPO we scored was a trunk or hip-housing contact (a sit or a kneel), with neither
+    # the tilt nor the height limit met; the data hold one contact row per fall, so the model never predicts one.
+    trunk_contact_termination: bool = opt(
+        False,
+        "also end an imagined episode (as a fall) when leg kinematics put the trunk or a hip housing on the floor, "
+        "as the simulator does",
+    )
     # Within task.THIGH_CONTACT_GAP of the floor (task.ground_clearance). The data hold a thigh contact in 1-2 rows
     # per 10,000, so the contact head never predicts one, and a policy learns to walk on its knees at no imagined
     # cost (docs/history-controller-data.md).

@@ -33,8 +33,8 @@ from rwm_core.tasks.anymal_d_flat.rewards import RewardComputer
 class ImaginationSettings(Protocol):
     """The config keys the env reads; the ``policy`` and ``online`` sections (:mod:`rwm_core.config`) have them,
     and their help text says what each does. The keys only ``policy`` has (``height_termination``,
-    ``kinematic_thigh_contacts``, ``uncertainty_offset``, ``out_of_data_*``, ``member_sampling``) are read when the
-    section has them and are off otherwise (``online``)."""
+    ``trunk_contact_termination``, ``kinematic_thigh_contacts``, ``uncertainty_offset``, ``out_of_data_*``,
+    ``member_sampling``) are read when the section has them and are off otherwise (``online``)."""
 
     num_envs: int
     observation_noise: bool
@@ -66,6 +66,7 @@ class ImaginationEnv(VecEnv):
         self.termination_penalty = float(cfg.termination_penalty)
         self.height_termination = bool(getattr(cfg, "height_termination", False))
         self.kinematic_thigh_contacts = bool(getattr(cfg, "kinematic_thigh_contacts", False))
+        self.trunk_contact_termination = bool(getattr(cfg, "trunk_contact_termination", False))
         self.uncertainty_offset = float(getattr(cfg, "uncertainty_offset", 0.0))
         self.out_of_data_termination = bool(getattr(cfg, "out_of_data_termination", False))
         self.member_per_step = getattr(cfg, "member_sampling", "episode") == "step"
@@ -233,6 +234,9 @@ class ImaginationEnv(VecEnv):
             if self.kinematic_thigh_contacts:
                 touching = (thigh_gap < self.task.THIGH_CONTACT_GAP).to(contacts.dtype)
                 contacts[:, :n_thigh] = torch.maximum(contacts[:, :n_thigh], touching)
+        if self.trunk_contact_termination:
+            gap = self.task.trunk_gap(self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity"))
+            terminated = terminated | (gap < self.task.TRUNK_CONTACT_GAP)
         u = pred.epistemic
         total, terms = self.rewards.compute(
             lin_vel=self._block(nxt, "base_lin_vel"),

@@ -181,6 +181,43 @@ def ground_clearance(joint_pos_rel: Any, projected_gravity: Any) -> tuple[Any, A
     return height, height.unsqueeze(-1) - thigh_class
 
 
+# The trunk-contact class (the simulator ends an episode when it touches the floor): the trunk box (half-sizes, centred
+# on the base origin) and each hip housing, a capsule on the HAA body from x = ±HIP_HOUSING_HALF_X at
+# y = ±HIP_HOUSING_Y (outwards), radius HIP_HOUSING_RADIUS.
+TRUNK_HALF_SIZE = (0.3, 0.15, 0.075)
+HIP_HOUSING_HALF_X = 0.04
+HIP_HOUSING_Y = 0.05
+HIP_HOUSING_RADIUS = 0.05
+TRUNK_CONTACT_GAP = 0.01  # m: the trunk or a hip housing this close to the floor counts as touching it
+
+
+def trunk_gap(joint_pos_rel: Any, projected_gravity: Any) -> Any:
+    """Gap between the floor and the lowest point of the trunk or a hip housing, the robot resting on its lowest point.
+
+    Why: the simulator ends most falls of imagination-trained policies on a trunk or hip-housing contact (a sit or a
+    kneel) with the base neither tilted past the limit nor below the height limit, and no such contact is in the
+    data a world model learns from; leg kinematics recover it from the predicted joint positions and gravity.
+    Arguments as :func:`ground_clearance`; returns metres (...), <= 0 when the trunk class is the lowest point.
+    """
+    import torch
+
+    height, _ = ground_clearance(joint_pos_rel, projected_gravity)
+    g = projected_gravity
+    half = torch.as_tensor(TRUNK_HALF_SIZE, dtype=g.dtype, device=g.device)
+    box = (g.abs() * half).sum(-1)  # depth of the box's lowest corner under the base origin
+    haa = joint_pos_rel[..., 0:4] + torch.as_tensor(DEFAULT_JOINT_POS[0:4], dtype=g.dtype, device=g.device)
+    hip = torch.as_tensor(HIP_POS, dtype=g.dtype, device=g.device)
+    y = HIP_HOUSING_Y * torch.sign(hip[:, 1])  # outwards on each side
+    py = hip[:, 1] + y * torch.cos(haa)  # Rx(haa) of (x, y, 0), then the hip's position
+    pz = hip[:, 2] + y * torch.sin(haa)
+    ends = [
+        g[..., 0:1] * (hip[:, 0] + dx) + g[..., 1:2] * py + g[..., 2:3] * pz
+        for dx in (-HIP_HOUSING_HALF_X, HIP_HOUSING_HALF_X)
+    ]
+    hips = torch.maximum(*ends).amax(-1) + HIP_HOUSING_RADIUS
+    return height - torch.maximum(box, hips)
+
+
 def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
     """Height of the base over flat ground when its lowest point touches it (see :func:`ground_clearance`)."""
     return ground_clearance(joint_pos_rel, projected_gravity)[0]
