@@ -324,6 +324,44 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
             assert float(charged.abs().sum()) == 0.0
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_trunk_contact_termination_ends_predicted_sits(world, check) -> None:
+    """With ``trunk_contact_termination`` a predicted sit (hind legs folded, nose up 49 deg: the hip housings on the
+    floor by leg kinematics, as the simulator's sitting robot) ends the episode as a fall, though the termination
+    head says never and the tilt is within the limit; without it the sit goes on."""
+    model, ds = world
+    lay = ds.layout
+    jp, g = lay.block("joint_pos").start, lay.block("projected_gravity").start
+    shift = torch.zeros(lay.state_dim)
+    shift[[jp + 5, jp + 7]] = -1.8  # hind HFE
+    shift[[jp + 9, jp + 11]] = 1.84  # hind KFE
+    shift[g] = -0.75  # from upright gravity (0, 0, -1) to (-0.75, 0, -0.66)
+    shift[g + 2] = 0.34
+    shift = shift / torch.as_tensor(ds.normalizer.state_std)
+    saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    saved_aux = [hd.termination_layers[2].bias.detach().clone() for hd in model.auxiliary_heads]
+    with torch.no_grad():
+        for hd in model.state_heads:
+            hd.state_mean_layers[2].bias += shift
+        for hd in model.auxiliary_heads:
+            hd.termination_layers[2].bias.fill_(-50.0)
+    try:
+        cfg = PolicyConfig(num_envs=8, observation_noise=False, trunk_contact_termination=check)
+        env = ImaginationEnv(model, ds.normalizer, ds, cfg, episode_length=256, seed=0)
+        _, _, dones, _ = env.step(torch.zeros(8, 12))
+        assert bool(dones.all()) is check
+        if not check:  # the episodes go on in the predicted sit: there the kinematics put the trunk on the floor
+            gap = ds.task.trunk_gap(env._block(env.state, "joint_pos"), env._block(env.state, "projected_gravity"))
+            assert float(gap.max()) < ds.task.TRUNK_CONTACT_GAP
+            assert not bool(ds.task.mdp.tilted(env._block(env.state, "projected_gravity")).any())
+    finally:
+        with torch.no_grad():
+            for hd, b in zip(model.state_heads, saved, strict=True):
+                hd.state_mean_layers[2].bias.copy_(b)
+            for hd, b in zip(model.auxiliary_heads, saved_aux, strict=True):
+                hd.termination_layers[2].bias.copy_(b)
+
+
 def test_the_imagination_env_declares_rsl_rls_vecenv_interface():
     from rsl_rl.env import VecEnv
 

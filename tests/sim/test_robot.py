@@ -187,3 +187,72 @@ def test_ground_clearance_from_leg_kinematics_matches_mujoco() -> None:
     np.testing.assert_allclose(est_gap, true_gap, atol=1e-6)
     assert np.ptp(true_h) > 0.2  # the poses cover crouched and stretched legs
     assert 0 < knee_lowest < 50  # and kneeling as well as standing on the feet
+
+
+def test_trunk_gap_from_leg_kinematics_matches_mujoco() -> None:
+    """The task's kinematic trunk gap (used to end imagined episodes that sit or kneel on the trunk) equals MuJoCo's
+    geometry: the lowest point of the trunk box and the hip housings over the lowest leg surface, for random joint
+    angles and base orientations."""
+    import mujoco
+    import torch
+
+    from rwm_core.sim.robot import QuadrupedSim
+    from rwm_core.tasks import anymal_d_flat as task
+
+    sim = QuadrupedSim()
+    m, d = sim.model, sim.data
+
+    def lowest(gid: int) -> float:
+        """Lowest surface point (world z) of a box, sphere or capsule geom."""
+        z, size, rot = d.geom_xpos[gid][2], m.geom_size[gid], d.geom_xmat[gid].reshape(3, 3)
+        if m.geom_type[gid] == mujoco.mjtGeom.mjGEOM_BOX:
+            return z - float(np.abs(rot[2]) @ size)
+        if m.geom_type[gid] == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            z = z - abs(rot[2, 2] * size[1])
+        return z - size[0]
+
+    legs = [m.geom(f"{leg}_{p}").id for leg in task.LEGS for p in ("foot", "shank_lower", "shank_upper", "thigh")]
+    trunk = [m.geom("trunk").id] + [m.geom(f"{leg}_hip").id for leg in task.LEGS]
+    rng = np.random.default_rng(1)
+    est, true = [], []
+    for _ in range(50):
+        q = rng.uniform(sim.joint_range[:, 0], sim.joint_range[:, 1])
+        quat = rng.normal(size=4) * [1, 0.5, 0.5, 0.3] + [2, 0, 0, 0]  # tilted, up to a sit
+        d.qpos[:] = m.qpos0
+        d.qpos[2] = 1.0
+        d.qpos[3:7] = quat / np.linalg.norm(quat)
+        d.qpos[sim.qadr] = q
+        mujoco.mj_kinematics(m, d)
+        gravity_base = d.xmat[sim.trunk_id].reshape(3, 3).T @ np.array([0.0, 0.0, -1.0])
+        true.append(min(lowest(g) for g in trunk) - min(lowest(g) for g in legs))
+        est.append(
+            float(
+                task.trunk_gap(
+                    torch.tensor(q - task.DEFAULT_JOINT_POS, dtype=torch.float64),
+                    torch.tensor(gravity_base, dtype=torch.float64),
+                )
+            )
+        )
+    np.testing.assert_allclose(est, true, atol=1e-6)
+    assert min(true) < 0 < max(true)  # the poses cover the trunk below and above the legs' lowest point
+
+
+def test_a_sit_is_a_trunk_contact_fall_and_the_trunk_gap_sees_it() -> None:
+    """Folding the hind legs sits the robot on its hip housings: the simulator ends the episode on a trunk contact
+    with the tilt and height limits unmet, and the kinematic trunk gap on the recorded state says so too."""
+    import torch
+
+    from rwm_core.evaluation.policy import evaluate_policy
+    from rwm_core.tasks import anymal_d_flat as task
+
+    lay = task.LAYOUT
+    sit = np.zeros(12)
+    sit[[5, 7]], sit[[9, 11]] = -4.0, 6.0  # hind HFE and KFE targets: thighs back, knees folded
+    out = evaluate_policy(lambda obs: sit, 2, 200, seed=0, observation_noise=False, pushes=False, record_rows=True)
+    assert out["falls"] == [True, True]
+    assert out["fall_causes"] == {"trunk_contact": 2, "tilt": 0, "low_base": 0}
+    for rows in out["rows"]:
+        r = torch.from_numpy(rows).float()
+        gap = task.trunk_gap(r[:, lay.block("joint_pos")], r[:, lay.block("projected_gravity")])
+        assert float(gap[0]) > 0.3  # the reset pose stands
+        assert float(gap[-1]) < task.TRUNK_CONTACT_GAP
