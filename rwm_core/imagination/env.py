@@ -225,18 +225,17 @@ class ImaginationEnv(VecEnv):
         if self.out_of_data_termination:
             left_data = ((nxt < self.state_lo) | (nxt > self.state_hi)).any(-1)
             terminated = terminated | left_data
-        if self.height_termination or self.kinematic_thigh_contacts:
-            height, thigh_gap = self.task.ground_clearance(
-                self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity")
-            )
+        if self.height_termination or self.kinematic_thigh_contacts or self.trunk_contact_termination:
+            joint_pos, gravity = self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity")
+            height, thigh_gap = self.task.ground_clearance(joint_pos, gravity)  # leg kinematics, once per step
             if self.height_termination:
                 terminated = terminated | self.task.mdp.too_low(height)
             if self.kinematic_thigh_contacts:
                 touching = (thigh_gap < self.task.THIGH_CONTACT_GAP).to(contacts.dtype)
                 contacts[:, :n_thigh] = torch.maximum(contacts[:, :n_thigh], touching)
-        if self.trunk_contact_termination:
-            gap = self.task.trunk_gap(self._block(nxt, "joint_pos"), self._block(nxt, "projected_gravity"))
-            terminated = terminated | (gap < self.task.TRUNK_CONTACT_GAP)
+            if self.trunk_contact_termination:  # task.trunk_gap, with the height already at hand
+                gap = height - self.task.trunk_depth(joint_pos, gravity)
+                terminated = terminated | (gap < self.task.TRUNK_CONTACT_GAP)
         u = pred.epistemic
         total, terms = self.rewards.compute(
             lin_vel=self._block(nxt, "base_lin_vel"),

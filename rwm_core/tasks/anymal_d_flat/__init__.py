@@ -191,17 +191,14 @@ HIP_HOUSING_RADIUS = 0.05
 TRUNK_CONTACT_GAP = 0.01  # m: the trunk or a hip housing this close to the floor counts as touching it
 
 
-def trunk_gap(joint_pos_rel: Any, projected_gravity: Any) -> Any:
-    """Gap between the floor and the lowest point of the trunk or a hip housing, the robot resting on its lowest point.
+def trunk_depth(joint_pos_rel: Any, projected_gravity: Any) -> Any:
+    """Depth under the base origin of the lowest point of the trunk box or a hip housing (metres, (...)).
 
-    Why: the simulator ends most falls of imagination-trained policies on a trunk or hip-housing contact (a sit or a
-    kneel) with the base neither tilted past the limit nor below the height limit, and no such contact is in the
-    data a world model learns from; leg kinematics recover it from the predicted joint positions and gravity.
-    Arguments as :func:`ground_clearance`; returns metres (...), <= 0 when the trunk class is the lowest point.
+    Minus the resting height of :func:`ground_clearance` it gives :func:`trunk_gap`; callers that already have that
+    height (the imagination env) subtract it themselves instead of computing the leg kinematics twice.
     """
     import torch
 
-    height, _ = ground_clearance(joint_pos_rel, projected_gravity)
     g = projected_gravity
     half = torch.as_tensor(TRUNK_HALF_SIZE, dtype=g.dtype, device=g.device)
     box = (g.abs() * half).sum(-1)  # depth of the box's lowest corner under the base origin
@@ -215,7 +212,19 @@ def trunk_gap(joint_pos_rel: Any, projected_gravity: Any) -> Any:
         for dx in (-HIP_HOUSING_HALF_X, HIP_HOUSING_HALF_X)
     ]
     hips = torch.maximum(*ends).amax(-1) + HIP_HOUSING_RADIUS
-    return height - torch.maximum(box, hips)
+    return torch.maximum(box, hips)
+
+
+def trunk_gap(joint_pos_rel: Any, projected_gravity: Any) -> Any:
+    """Gap between the floor and the lowest point of the trunk or a hip housing, the robot resting on its lowest point.
+
+    Why: the simulator ends most falls of imagination-trained policies on a trunk or hip-housing contact (a sit or a
+    kneel) with the base neither tilted past the limit nor below the height limit, and no such contact is in the
+    data a world model learns from; leg kinematics recover it from the predicted joint positions and gravity.
+    Arguments as :func:`ground_clearance`; returns metres (...), <= 0 when the trunk class is the lowest point.
+    """
+    height, _ = ground_clearance(joint_pos_rel, projected_gravity)
+    return height - trunk_depth(joint_pos_rel, projected_gravity)
 
 
 def base_height(joint_pos_rel: Any, projected_gravity: Any) -> Any:
