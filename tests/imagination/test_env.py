@@ -187,6 +187,7 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
     model, ds = world
     g_z = ds.layout.block("projected_gravity").start + 2
     saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
+    saved_term = [hd.termination_layers[2].bias.detach().clone() for hd in model.auxiliary_heads]
     with torch.no_grad():
         for head in model.auxiliary_heads:
             head.termination_layers[2].bias.fill_(-50.0)
@@ -202,6 +203,8 @@ def test_predicted_tilt_past_the_limit_ends_the_episode(world, tilt_termination)
         with torch.no_grad():
             for hd, b in zip(model.state_heads, saved, strict=True):
                 hd.state_mean_layers[2].bias.copy_(b)
+            for hd, b in zip(model.auxiliary_heads, saved_term, strict=True):
+                hd.termination_layers[2].bias.copy_(b)
 
 
 @pytest.mark.parametrize(("margin", "quantile"), [(None, 0.0), (0.0, 0.0), (0.0, 0.01), (1e6, 0.0)])
@@ -266,18 +269,19 @@ def test_termination_penalty_charges_falls_but_not_time_outs(world, length) -> N
 
 
 @contextlib.contextmanager
-def predicted_kneel(world, kneel: bool, aux_layers: str):
+def predicted_kneel(world, kneel: bool, *aux_layers: str):
     """Bias every member to predict a kneeling pose (thighs swung by 0.8 rad, knees folded by 2 rad: base 0.13 m
-    over the floor on its knees) when ``kneel``, and the auxiliary heads' ``aux_layers`` output to "never"."""
+    over the floor on its knees) when ``kneel``, and the auxiliary heads' ``aux_layers`` outputs to "never"."""
     model, ds = world
     hfe = ds.layout.block("joint_pos").start + 4  # HFE then KFE joints, relative to the default pose
     saved = [hd.state_mean_layers[2].bias.detach().clone() for hd in model.state_heads]
-    saved_aux = [getattr(hd, aux_layers)[2].bias.detach().clone() for hd in model.auxiliary_heads]
+    saved_aux = [[getattr(hd, a)[2].bias.detach().clone() for a in aux_layers] for hd in model.auxiliary_heads]
     std = torch.as_tensor(ds.normalizer.state_std[hfe : hfe + 8])
     fold = torch.tensor([0.8, -0.8, 0.8, -0.8, -2.0, 2.0, -2.0, 2.0]) / std
     with torch.no_grad():
         for head in model.auxiliary_heads:
-            getattr(head, aux_layers)[2].bias.fill_(-50.0)
+            for a in aux_layers:
+                getattr(head, a)[2].bias.fill_(-50.0)
         if kneel:
             for hd in model.state_heads:
                 hd.state_mean_layers[2].bias[hfe : hfe + 8] += fold
@@ -287,8 +291,9 @@ def predicted_kneel(world, kneel: bool, aux_layers: str):
         with torch.no_grad():
             for hd, b in zip(model.state_heads, saved, strict=True):
                 hd.state_mean_layers[2].bias.copy_(b)
-            for hd, b in zip(model.auxiliary_heads, saved_aux, strict=True):
-                getattr(hd, aux_layers)[2].bias.copy_(b)
+            for hd, biases in zip(model.auxiliary_heads, saved_aux, strict=True):
+                for a, b in zip(aux_layers, biases, strict=True):
+                    getattr(hd, a)[2].bias.copy_(b)
 
 
 @pytest.mark.parametrize("crouch", [True, False])
@@ -308,7 +313,8 @@ def test_kinematic_thigh_contacts_charge_kneeling(world, kinematic) -> None:
     """With ``kinematic_thigh_contacts`` a predicted kneeling pose (knees on the floor by leg kinematics) is charged
     as thigh contacts even though the contact head predicts none; without it the kneel is free."""
     model, ds = world
-    with predicted_kneel(world, True, "contact_layers"):
+    # terminations silenced too: a predicted fall resets the env, replacing the predicted contacts with the data's
+    with predicted_kneel(world, True, "contact_layers", "termination_layers"):
         cfg = PolicyConfig(
             num_envs=8, observation_noise=False, tilt_termination=False, kinematic_thigh_contacts=kinematic
         )
