@@ -270,6 +270,22 @@ class PolicyConfig(PPOHyperparams):
         "rewards and weights stay float32); auto: bfloat16 where bf16 is native, else float32",
         enum=PRECISIONS,
     )
+    # A deviation from upstream, which starts PPO from a fresh actor: PPO from scratch in imagination finds standing,
+    # not the gait, while the `mixed` data hold the model-free learner's walking (docs/experiments.md).
+    bc_epochs: int = opt(
+        0,
+        "epochs of behaviour cloning of the dataset's actions, with hindsight commands, into the actor before PPO "
+        "(0: a fresh actor, as upstream)",
+        minimum=0,
+    )
+    bc_command_horizon: int = opt(
+        50, "rows after a state whose mean planar velocity and yaw rate are its hindsight command", minimum=1
+    )
+    bc_learning_rate: float = opt(1.0e-3, "Adam learning rate of behaviour cloning", exclusiveMinimum=0)
+    bc_batch_size: int = opt(1024, "pairs per behaviour-cloning step", minimum=1)
+    critic_warmup_iterations: int = opt(
+        0, "first PPO iterations that update only the critic, the actor (a cloned one) held as it is", minimum=0
+    )
     eval_episodes: int = opt(16, "closed-loop evaluation episodes in the MuJoCo simulator", minimum=1)
     eval_episode_steps: int = opt(500, "steps per closed-loop evaluation episode", minimum=1)
 

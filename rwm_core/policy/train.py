@@ -23,6 +23,7 @@ from rwm_core.data.dataset import Dataset
 from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationEnv
 from rwm_core.loaders import KIND_NAMES, POLICY, load_torch_file, require_keys
+from rwm_core.policy.bc import BC_FILE, warm_start
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.policy.onpolicy import StepMeans, build_ppo, collect, ppo_columns
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
@@ -173,6 +174,11 @@ def train_policy(
     def save(path: Path, iteration: int, metrics_csv: str) -> None:
         _save(path, alg, iteration, {**ckpt_extra, "metrics_csv": metrics_csv})
 
+    if state is None and cfg.bc_epochs > 0:
+        # the cloned actor is iteration 0: `evaluate-policy --checkpoints` scores it, a killed run resumes from it
+        warm_start(alg.actor, data, cfg, seed, out / BC_FILE, progress=progress)
+        save(loop.checkpoint_dir / artifacts.checkpoint_name(0), 0, "")
+
     config = {"policy": to_dict(cfg), "penalty": penalty, "seed": seed}
     with loop.open(save, tracking=tracking, config=config, progress=progress, desc=f"policy λ={penalty:g}"):
         alg.train_mode()
@@ -182,6 +188,9 @@ def train_policy(
             stats = StepMeans(core, episode_keys)
             obs = collect(alg, env, obs, cfg.steps_per_env, stats.add)
             t_collect = time.perf_counter() - t0
+            hold_actor = it < cfg.critic_warmup_iterations  # the critic learns the start's values first
+            for p in alg.actor.parameters():
+                p.requires_grad_(not hold_actor)  # no gradient: Adam leaves the actor (and its std) as it is
             with autocast(dev, cfg.precision):  # bf16 mixed precision for the actor/critic products when configured
                 losses = alg.update()
             t_total = time.perf_counter() - t0
