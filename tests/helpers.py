@@ -59,6 +59,20 @@ def tiny_world(tmp: Path, n_rows: int, rows_seed: int, history: int, model_seed:
     return model, ds
 
 
+def tiny_policy_world(tmp: Path) -> tuple[Path, Path]:
+    """``tiny_world`` saved for the policy trainers: the model (its predicted falls silenced) and the dataset paths."""
+    import torch
+
+    from rwm_core.dynamics import checkpoint as ckpt
+
+    model, ds = tiny_world(tmp, 1500, rows_seed=4, history=6, model_seed=0)
+    with torch.no_grad():
+        for head in model.auxiliary_heads:
+            head.termination_layers[2].bias.fill_(-5.0)
+    ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
+    return tmp / "model.pt", tmp / "data"
+
+
 def deep_merge(base: dict, overrides: dict) -> dict:
     """``base`` with ``overrides`` applied: mappings merge key by key, any other value (lists too) replaces."""
     out = dict(base)

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_dataset, tiny_world
+from helpers import make_dataset, tiny_policy_world
 
 from rwm_core.config import PolicyConfig
-from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.policy.bc import ClonePairs, CloningError, clone, hindsight_pairs
 from rwm_core.policy.train import read_checkpoint, train_policy
 
@@ -86,13 +85,7 @@ def test_clone_fits_a_known_map_and_reports_held_out_error() -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("bc")
-    model, ds = tiny_world(tmp, 1500, rows_seed=4, history=6, model_seed=0)
-    with torch.no_grad():
-        for head in model.auxiliary_heads:
-            head.termination_layers[2].bias.fill_(-5.0)
-    ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
-    return tmp / "model.pt", tmp / "data"
+    return tiny_policy_world(tmp_path_factory.mktemp("bc"))
 
 
 BC = PolicyConfig(
@@ -141,8 +134,7 @@ def test_critic_warmup_holds_the_cloned_actor(world, tmp_path: Path) -> None:
 
 def test_a_run_killed_after_the_warm_start_resumes_from_it(world, tmp_path: Path) -> None:
     model, data = world
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    train_policy(model, data, whole, BC, penalty=1.0, seed=1, device="cpu", progress=False)
+    cut = tmp_path / "cut"
     train_policy(model, data, cut, BC, penalty=1.0, seed=1, device="cpu", progress=False)
     for p in (cut / "checkpoints").glob("iter_00000[1-9].pt"):
         p.unlink()  # as if killed before the first PPO checkpoint

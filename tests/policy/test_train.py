@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_world
+from helpers import tiny_policy_world
 from tensordict import TensorDict
 
 from rwm_core.artifacts import ArtifactFormatError
 from rwm_core.config import PolicyConfig
-from rwm_core.dynamics import checkpoint as ckpt
 from rwm_core.errors import RwmError
 from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, export_actor
 from rwm_core.policy.train import train_policy
@@ -23,13 +22,7 @@ SMALL = PolicyConfig(num_envs=32, iterations=4, steps_per_env=8, checkpoint_ever
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("pol")
-    model, ds = tiny_world(tmp, 1500, rows_seed=4, history=6, model_seed=0)
-    with torch.no_grad():
-        for head in model.auxiliary_heads:
-            head.termination_layers[2].bias.fill_(-5.0)
-    ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
-    return tmp / "model.pt", tmp / "data"
+    return tiny_policy_world(tmp_path_factory.mktemp("pol"))
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
