@@ -286,6 +286,12 @@ class PolicyConfig(PPOHyperparams):
     critic_warmup_iterations: int = opt(
         0, "first PPO iterations that update only the critic, the actor (a cloned one) held as it is", minimum=0
     )
+    bc_regularization: float = opt(
+        0.0,
+        "weight of the MSE between the actor's action mean and the cloned actor's, added to PPO's loss on every "
+        "mini-batch (behaviour-regularised PPO; needs bc_epochs > 0; 0: off)",
+        minimum=0,
+    )
     eval_episodes: int = opt(16, "closed-loop evaluation episodes in the MuJoCo simulator", minimum=1)
     eval_episode_steps: int = opt(500, "steps per closed-loop evaluation episode", minimum=1)
 

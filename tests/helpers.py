@@ -3,6 +3,7 @@ tiny-config workflow copy and Snakemake runners. Fixtures built on them live in 
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -71,6 +72,12 @@ def tiny_policy_world(tmp: Path) -> tuple[Path, Path]:
             head.termination_layers[2].bias.fill_(-5.0)
     ckpt.save(tmp / "model.pt", model, ds.normalizer, task=ds.task_name)
     return tmp / "model.pt", tmp / "data"
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    """A trainer's metrics.csv as rows of strings."""
+    with path.open() as f:
+        return list(csv.DictReader(f))
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:

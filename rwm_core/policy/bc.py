@@ -11,8 +11,10 @@ t + 1, the action the policy chose there.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,3 +149,33 @@ def warm_start(
     lines += [f"{h['epoch']},{h['train_mse']:.6g},{h['val_mse']:.6g},{pairs.obs.shape[0]}" for h in history]
     atomic_write_text(out_csv, "\n".join(lines) + "\n")
     return history
+
+
+class CloneAnchor:
+    """Behaviour-regularised PPO (``policy.bc_regularization``): coefficient × the MSE between the actor's action mean
+    and the frozen clone's, on each mini-batch's imagined observations.
+
+    Why: PPO's updates in the world model carry even a walking actor into postures the model gets wrong (the real
+    robot sits down from them); a penalty on leaving the clone's behaviour keeps the search near what the data did,
+    the offline-RL remedy of BRAC and TD3+BC. It plugs into rsl-rl's PPO through the slot its symmetry extension
+    uses (``alg.symmetry``: an extra loss term added to the PPO loss of every mini-batch, logged as ``loss.bc``), so
+    the PPO update stays rsl-rl's own.
+    """
+
+    use_data_augmentation = False
+    use_mirror_loss = True  # rsl-rl adds ``mirror_loss_coeff * compute_loss(...)`` to the PPO loss
+
+    def __init__(self, clone: torch.nn.Module, coefficient: float) -> None:
+        self.anchor = copy.deepcopy(clone).eval()
+        for p in self.anchor.parameters():
+            p.requires_grad_(False)
+        self.mirror_loss_coeff = float(coefficient)
+
+    def augment_batch(self, batch: Any, original_batch_size: int) -> None:
+        """No augmentation: the mini-batch stays PPO's own."""
+
+    def compute_loss(self, actor: torch.nn.Module, batch: Any, original_batch_size: int) -> torch.Tensor:
+        obs = batch.observations[:original_batch_size]
+        with torch.no_grad():
+            target = self.anchor(obs)
+        return torch.mean((actor(obs) - target) ** 2)

@@ -23,7 +23,7 @@ from rwm_core.data.dataset import Dataset
 from rwm_core.errors import RwmError
 from rwm_core.imagination.env import ImaginationEnv
 from rwm_core.loaders import KIND_NAMES, POLICY, load_torch_file, require_keys
-from rwm_core.policy.bc import BC_FILE, warm_start
+from rwm_core.policy.bc import BC_FILE, CloneAnchor, warm_start
 from rwm_core.policy.export import JIT_FILE, ONNX_FILE, export_actor
 from rwm_core.policy.onpolicy import StepMeans, build_ppo, collect, ppo_columns
 from rwm_core.runtime import autocast, resolve_device, seed_everything, set_threads
@@ -113,6 +113,17 @@ def finish_policy(out: Path, alg: PPO, iterations: int, extra: dict[str, Any]) -
     export_actor(alg.get_policy(), out)
 
 
+def _clone_actor(alg: PPO, path: Path, dev: torch.device) -> torch.nn.Module:
+    """The cloned actor a run saved as its checkpoint 0, for a resumed run's anchor."""
+    import copy
+
+    state = read_checkpoint(path, dev, hint="the cloned actor of this run; remove the checkpoints to start afresh")
+    require_keys(state, ("actor_state_dict",), path, "the cloned actor", KIND_NAMES[POLICY_KIND])
+    actor = copy.deepcopy(alg.actor)
+    actor.load_state_dict(state["actor_state_dict"])
+    return actor
+
+
 def train_policy(
     model: str | Path,
     dataset: str | Path,
@@ -131,6 +142,11 @@ def train_policy(
 
     if penalty < 0 or not math.isfinite(penalty):
         raise PolicyTrainingError(f"penalty λ must be a finite number >= 0, got {penalty}")
+    if cfg.bc_regularization > 0 and cfg.bc_epochs == 0:
+        raise PolicyTrainingError(
+            f"policy.bc_regularization {cfg.bc_regularization:g} holds the actor near the cloned one, but "
+            "policy.bc_epochs is 0 (no clone): set bc_epochs > 0 or bc_regularization to 0"
+        )
     out = Path(out_dir)
     dev = resolve_device(device)
     set_threads()
@@ -178,6 +194,11 @@ def train_policy(
         # the cloned actor is iteration 0: `evaluate-policy --checkpoints` scores it, a killed run resumes from it
         warm_start(alg.actor, data, cfg, seed, out / BC_FILE, progress=progress)
         save(loop.checkpoint_dir / artifacts.checkpoint_name(0), 0, "")
+    if cfg.bc_regularization > 0:  # the anchor is the clone, checkpoint 0 (also of a resumed run)
+        clone = alg.actor
+        if state is not None:
+            clone = _clone_actor(alg, loop.checkpoint_dir / artifacts.checkpoint_name(0), dev)
+        alg.symmetry = CloneAnchor(clone, cfg.bc_regularization)
 
     config = {"policy": to_dict(cfg), "penalty": penalty, "seed": seed}
     with loop.open(save, tracking=tracking, config=config, progress=progress, desc=f"policy λ={penalty:g}"):
@@ -193,6 +214,8 @@ def train_policy(
                 p.requires_grad_(not hold_actor)  # no gradient: Adam leaves the actor (and its std) as it is
             with autocast(dev, cfg.precision):  # bf16 mixed precision for the actor/critic products when configured
                 losses = alg.update()
+            if "symmetry" in losses:  # rsl-rl's name for the extra loss term: here the clone anchor's
+                losses["bc"] = losses.pop("symmetry")
             t_total = time.perf_counter() - t0
             steps = cfg.num_envs * cfg.steps_per_env
             row: dict[str, Any] = {"iteration": it + 1, **stats.step_means(), **stats.episode_means()}

@@ -1,4 +1,5 @@
-"""Behaviour cloning with hindsight commands: the pairs against a row-by-row reference, the fit, the warm start."""
+"""Behaviour cloning with hindsight commands: the pairs against a row-by-row reference, the fit, the warm start,
+and the clone as PPO's anchor (behaviour-regularised PPO)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_dataset, tiny_policy_world
+from helpers import make_dataset, read_metrics, tiny_policy_world
 
 from rwm_core.config import PolicyConfig
-from rwm_core.policy.bc import ClonePairs, CloningError, clone, hindsight_pairs
+from rwm_core.errors import RwmError
+from rwm_core.policy.bc import CloneAnchor, ClonePairs, CloningError, clone, hindsight_pairs
 from rwm_core.policy.train import read_checkpoint, train_policy
 
 
@@ -142,3 +144,81 @@ def test_a_run_killed_after_the_warm_start_resumes_from_it(world, tmp_path: Path
     summary = train_policy(model, data, cut, BC, penalty=1.0, seed=1, device="cpu", resume=True, progress=False)
     assert summary["resumed_from"] == 0
     assert not (cut / "bc.csv").exists()  # no second cloning: the actor came from iteration 0
+
+
+def test_clone_anchor_loss_is_the_mean_squared_gap_of_the_action_means() -> None:
+    from types import SimpleNamespace
+
+    from rsl_rl.models import MLPModel
+    from tensordict import TensorDict
+
+    obs = TensorDict({"policy": torch.randn(6, 48, generator=torch.Generator().manual_seed(0))}, batch_size=[6])
+    torch.manual_seed(1)
+    actor = MLPModel(obs, {"actor": ["policy"]}, "actor", 12, [16, 16], "elu",
+                     distribution_cfg={"class_name": "GaussianDistribution", "init_std": 0.3})  # fmt: skip
+    anchor = CloneAnchor(actor, 2.5)
+    assert anchor.mirror_loss_coeff == 2.5 and anchor.use_mirror_loss
+    with torch.no_grad():
+        for p in actor.mlp.parameters():
+            p.add_(0.1)  # the actor moves on; the anchor is a frozen copy
+    batch = SimpleNamespace(observations=obs)
+    loss = anchor.compute_loss(actor, batch, 4)  # only the mini-batch's own rows, as rsl-rl passes them
+    x = obs["policy"][:4].double()
+    ref = 0.0
+    with torch.no_grad():
+        for i in range(4):  # row by row, in float64
+            a = actor.mlp.double()(x[i])
+            c = anchor.anchor.mlp.double()(x[i])
+            ref += float(((a - c) ** 2).sum()) / (4 * 12)
+    actor.float(), anchor.anchor.float()
+    assert float(loss) == pytest.approx(ref, rel=1e-4) and float(loss) > 0
+    loss.backward()
+    assert all(p.grad is not None for p in actor.mlp.parameters())
+    assert all(p.grad is None for p in anchor.anchor.parameters())
+
+
+def test_bc_regularization_needs_a_clone(world, tmp_path: Path) -> None:
+    model, data = world
+    with pytest.raises(RwmError, match="bc_epochs is 0"):
+        train_policy(model, data, tmp_path / "r", replace(BC, bc_epochs=0, bc_regularization=1.0), 1.0, 0, "cpu",
+                     progress=False)  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
+def _gap_to_clone(out: Path, data: Path) -> float:
+    from rwm_core.data.dataset import Dataset
+
+    obs = hindsight_pairs(Dataset.load(data), BC.bc_command_horizon).obs
+    nets = []
+    for name in ("checkpoints/iter_000000.pt", "policy_checkpoint.pt"):
+        net = torch.nn.Sequential(torch.nn.Linear(48, 128), torch.nn.ELU(), torch.nn.Linear(128, 128), torch.nn.ELU(),
+                                  torch.nn.Linear(128, 128), torch.nn.ELU(), torch.nn.Linear(128, 12))  # fmt: skip
+        net.load_state_dict({k.removeprefix("mlp."): v for k, v in actor_mean(out / name).items()})
+        nets.append(net)
+    with torch.no_grad():
+        return float(torch.mean((nets[1](obs) - nets[0](obs)) ** 2))
+
+
+def test_bc_regularization_holds_the_actor_near_the_clone(world, tmp_path: Path) -> None:
+    model, data = world
+    cfg = replace(BC, iterations=4, learning_rate=3e-3, schedule="fixed")  # a fast-moving actor to hold back
+    free, held = tmp_path / "free", tmp_path / "held"
+    train_policy(model, data, free, cfg, 1.0, 2, "cpu", progress=False)
+    train_policy(model, data, held, replace(cfg, bc_regularization=100.0), 1.0, 2, "cpu", progress=False)
+    assert (free / "bc.csv").read_text() == (held / "bc.csv").read_text()  # the same clone to start from
+    gap_free, gap_held = _gap_to_clone(free, data), _gap_to_clone(held, data)
+    assert gap_free > 0 and gap_held < 0.5 * gap_free
+    rows = read_metrics(held / "metrics.csv")
+    assert all(float(r["loss.bc"]) > 0 for r in rows[1:]) and "loss.bc" not in read_metrics(free / "metrics.csv")[0]
+
+
+def test_a_regularised_run_resumes_with_the_clone_as_anchor(world, tmp_path: Path) -> None:
+    model, data = world
+    cfg = replace(BC, bc_regularization=1.0)
+    out = tmp_path / "r"
+    train_policy(model, data, out, replace(cfg, iterations=2), 1.0, 0, "cpu", progress=False)
+    summary = train_policy(model, data, out, cfg, 1.0, 0, "cpu", resume=True, progress=False)
+    assert summary["resumed_from"] == 2 and float(read_metrics(out / "metrics.csv")[-1]["loss.bc"]) > 0
+    (out / "checkpoints" / "iter_000000.pt").unlink()  # the anchor is gone: say so, do not anchor on something else
+    with pytest.raises(RwmError, match="iter_000000.pt"):
+        train_policy(model, data, out, replace(cfg, iterations=4), 1.0, 0, "cpu", resume=True, progress=False)

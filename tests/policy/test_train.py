@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_policy_world
+from helpers import read_metrics, tiny_policy_world
 from tensordict import TensorDict
 
 from rwm_core.artifacts import ArtifactFormatError
@@ -23,11 +22,6 @@ SMALL = PolicyConfig(num_envs=32, iterations=4, steps_per_env=8, checkpoint_ever
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tiny_policy_world(tmp_path_factory.mktemp("pol"))
-
-
-def read_metrics(path: Path) -> list[dict[str, str]]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
 
 
 def test_training_writes_metrics_checkpoints_and_exports(artifacts, tmp_path: Path) -> None:
