@@ -273,7 +273,7 @@ class PolicyConfig(PPOHyperparams):
     # A deviation from upstream, which starts PPO from a fresh actor: PPO from scratch in imagination finds standing,
     # not the gait, while the `mixed` data hold the model-free learner's walking (docs/experiments.md).
     bc_epochs: int = opt(
-        0,
+        15,
         "epochs of behaviour cloning of the dataset's actions, with hindsight commands, into the actor before PPO "
         "(0: a fresh actor, as upstream)",
         minimum=0,
@@ -284,10 +284,10 @@ class PolicyConfig(PPOHyperparams):
     bc_learning_rate: float = opt(1.0e-3, "Adam learning rate of behaviour cloning", exclusiveMinimum=0)
     bc_batch_size: int = opt(1024, "pairs per behaviour-cloning step", minimum=1)
     critic_warmup_iterations: int = opt(
-        0, "first PPO iterations that update only the critic, the actor (a cloned one) held as it is", minimum=0
+        20, "first PPO iterations that update only the critic, the actor (a cloned one) held as it is", minimum=0
     )
     bc_regularization: float = opt(
-        0.0,
+        10.0,
         "weight of the MSE between the actor's action mean and the cloned actor's, added to PPO's loss on every "
         "mini-batch (behaviour-regularised PPO; needs bc_epochs > 0; 0: off)",
         minimum=0,
