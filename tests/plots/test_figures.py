@@ -76,6 +76,9 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
         eval_episodes=1,
         eval_episode_steps=40,
         checkpoint_every=1,
+        bc_epochs=0,  # a fresh actor: no iteration-0 clone among the checkpoints
+        critic_warmup_iterations=0,
+        bc_regularization=0.0,
     )
     dirs = []
     for lam in (0.0, 2.0):

@@ -90,8 +90,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tiny_policy_world(tmp_path_factory.mktemp("bc"))
 
 
-BC = PolicyConfig(
-    num_envs=16, iterations=3, steps_per_env=8, checkpoint_every=1, mini_batches=2, bc_epochs=3, bc_command_horizon=5
+BC = PolicyConfig(  # the clone alone: warm-up and anchor are switched on by the tests that need them
+    num_envs=16,
+    iterations=3,
+    steps_per_env=8,
+    checkpoint_every=1,
+    mini_batches=2,
+    bc_epochs=3,
+    bc_command_horizon=5,
+    critic_warmup_iterations=0,
+    bc_regularization=0.0,
 )
 
 

@@ -16,7 +16,17 @@ from rwm_core.errors import RwmError
 from rwm_core.policy.export import OnnxPolicy, TorchScriptPolicy, export_actor
 from rwm_core.policy.train import train_policy
 
-SMALL = PolicyConfig(num_envs=32, iterations=4, steps_per_env=8, checkpoint_every=2, mini_batches=2)
+# upstream's fresh actor (no clone, no anchor): the behaviour-cloning path has its own tests in test_bc.py
+SMALL = PolicyConfig(
+    num_envs=32,
+    iterations=4,
+    steps_per_env=8,
+    checkpoint_every=2,
+    mini_batches=2,
+    bc_epochs=0,
+    critic_warmup_iterations=0,
+    bc_regularization=0.0,
+)
 
 
 @pytest.fixture(scope="module")
