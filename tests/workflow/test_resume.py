@@ -30,7 +30,8 @@ POLICY = "results/policies/lambda0_seed0"
 
 
 def run_until_checkpoint(work: Path, target: str, checkpoints: Path, timeout: float = 300) -> tuple[int, str]:
-    """Start Snakemake on ``target``, SIGKILL its process group once a checkpoint appears; (last iteration, log)."""
+    """Start Snakemake on ``target``, SIGKILL its process group once a checkpoint past iteration 0 appears (a policy
+    run writes its behaviour-cloned actor as iteration 0 first); (last iteration, log)."""
     log = work / f"killed_{Path(target).name}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -43,7 +44,7 @@ def run_until_checkpoint(work: Path, target: str, checkpoints: Path, timeout: fl
         )
         try:
             deadline = time.monotonic() + timeout
-            while artifacts.latest_checkpoint(checkpoints) is None:
+            while _iteration(artifacts.latest_checkpoint(checkpoints)) < 1:
                 if proc.poll() is not None:
                     pytest.fail(
                         f"snakemake ended (rc {proc.returncode}) before a checkpoint:\n{log.read_text()[-3000:]}"
@@ -59,6 +60,11 @@ def run_until_checkpoint(work: Path, target: str, checkpoints: Path, timeout: fl
     last = artifacts.latest_checkpoint(checkpoints)
     assert last is not None
     return int(last.stem.split("_")[1]), log.read_text()
+
+
+def _iteration(checkpoint: Path | None) -> int:
+    """The iteration of a checkpoint file ``iter_<k>.pt``; -1 for none."""
+    return -1 if checkpoint is None else int(checkpoint.stem.split("_")[1])
 
 
 def _survivors(pgid: int, wait: float = 10.0) -> list[int]:
