@@ -30,6 +30,8 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # the default target, as in README's main command: rule `all` lists every final product, which pull in every rule
 TINY_TARGETS = ["all"]
 TASK = get_task("anymal_d_flat")
+# upstream's fresh actor: no clone, no critic-only warm-up, no anchor (config.yaml's defaults have all three)
+FRESH_ACTOR = {"bc_epochs": 0, "critic_warmup_iterations": 0, "bc_regularization": 0.0}
 BINARY = TASK.LAYOUT.binary_columns()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import tiny_world
+from helpers import FRESH_ACTOR, tiny_world
 
 from rwm_core.config import EvaluationConfig, PolicyConfig
 from rwm_core.dynamics import checkpoint as ckpt
@@ -76,9 +76,7 @@ def test_sweep_table_and_figure(tiny, tmp_path: Path) -> None:
         eval_episodes=1,
         eval_episode_steps=40,
         checkpoint_every=1,
-        bc_epochs=0,  # a fresh actor: no iteration-0 clone among the checkpoints
-        critic_warmup_iterations=0,
-        bc_regularization=0.0,
+        **FRESH_ACTOR,  # no iteration-0 clone among the checkpoints
     )
     dirs = []
     for lam in (0.0, 2.0):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import read_metrics, tiny_policy_world
+from helpers import FRESH_ACTOR, read_metrics, tiny_policy_world
 from tensordict import TensorDict
 
 from rwm_core.artifacts import ArtifactFormatError
@@ -23,9 +23,7 @@ SMALL = PolicyConfig(
     steps_per_env=8,
     checkpoint_every=2,
     mini_batches=2,
-    bc_epochs=0,
-    critic_warmup_iterations=0,
-    bc_regularization=0.0,
+    **FRESH_ACTOR,
 )
 
 

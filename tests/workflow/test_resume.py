@@ -59,7 +59,7 @@ def run_until_checkpoint(work: Path, target: str, checkpoints: Path, timeout: fl
     assert not _survivors(proc.pid), f"processes of the killed run survive: {_survivors(proc.pid)}"
     last = artifacts.latest_checkpoint(checkpoints)
     assert last is not None
-    return int(last.stem.split("_")[1]), log.read_text()
+    return _iteration(last), log.read_text()
 
 
 def _iteration(checkpoint: Path | None) -> int:
