@@ -287,7 +287,7 @@ class PolicyConfig(PPOHyperparams):
         20, "first PPO iterations that update only the critic, the actor (a cloned one) held as it is", minimum=0
     )
     bc_regularization: float = opt(
-        10.0,
+        30.0,
         "weight of the MSE between the actor's action mean and the cloned actor's, added to PPO's loss on every "
         "mini-batch (behaviour-regularised PPO; needs bc_epochs > 0; 0: off)",
         minimum=0,
